@@ -1,0 +1,28 @@
+# Everything a fresh machine needs is installed by `make setup`; every other target depends on it.
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.cua-installed
+
+.PHONY: setup system-deps test demo bench clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@bash scripts/install-system-deps
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+demo: setup
+	$(VENV)/bin/cua demo
+
+bench: setup
+	$(PY) bench/step_cost.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

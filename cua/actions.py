@@ -1,0 +1,258 @@
+"""Typed computer actions, key names and the one screen transform.
+
+Actions are what crosses the border between the loop and an environment. They are parsed from the
+model's raw ``action`` dicts here, once, and every problem becomes a ``ModelOutputError`` that names
+the offending item, never a traceback.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from .errors import ModelOutputError
+
+MouseButton = Literal["left", "right", "wheel", "back", "forward"]
+
+
+class _Action(BaseModel):
+    # Unknown fields are kept (the service adds fields over time) but never acted upon.
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    def points(self) -> list[tuple[int, int]]:
+        """The model-space points this action touches (for bounds checks, anchors and marks)."""
+        x, y = getattr(self, "x", None), getattr(self, "y", None)
+        return [(x, y)] if x is not None and y is not None else []
+
+
+class Point(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    x: int
+    y: int
+
+
+class Click(_Action):
+    type: Literal["click"] = "click"
+    x: int
+    y: int
+    button: MouseButton = "left"
+    keys: list[str] | None = None
+
+
+class DoubleClick(_Action):
+    type: Literal["double_click"] = "double_click"
+    x: int
+    y: int
+    keys: list[str] | None = None
+
+
+class Drag(_Action):
+    type: Literal["drag"] = "drag"
+    path: Annotated[list[Point], Field(min_length=2)]
+    keys: list[str] | None = None
+
+    def points(self) -> list[tuple[int, int]]:
+        return [(p.x, p.y) for p in self.path]
+
+
+class Keypress(_Action):
+    type: Literal["keypress"] = "keypress"
+    keys: Annotated[list[str], Field(min_length=1)]
+
+
+class Move(_Action):
+    type: Literal["move"] = "move"
+    x: int
+    y: int
+    keys: list[str] | None = None
+
+
+class Scroll(_Action):
+    type: Literal["scroll"] = "scroll"
+    x: int
+    y: int
+    scroll_x: int = 0
+    scroll_y: int = 0
+    keys: list[str] | None = None
+
+
+class Type(_Action):
+    type: Literal["type"] = "type"
+    text: str
+
+
+class Wait(_Action):
+    """The wire action has no duration; ``ms`` is ours (scripts and replays may set it)."""
+
+    type: Literal["wait"] = "wait"
+    ms: int | None = None
+
+
+class Screenshot(_Action):
+    type: Literal["screenshot"] = "screenshot"
+
+
+Action = Annotated[
+    Union[Click, DoubleClick, Drag, Keypress, Move, Scroll, Type, Wait, Screenshot],
+    Field(discriminator="type"),
+]
+ACTION_TYPES = ("click", "double_click", "drag", "keypress", "move", "scroll", "type", "wait", "screenshot")
+_ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)
+
+
+def parse_action(raw: Any, *, where: str = "computer_call") -> Action:
+    """Turn one raw model action into a typed action, or raise ``ModelOutputError`` naming it."""
+    if not isinstance(raw, dict):
+        raise ModelOutputError(f"{where}: action must be an object, got {type(raw).__name__}")
+    kind = raw.get("type")
+    if kind not in ACTION_TYPES:
+        raise ModelOutputError(
+            f"{where}: unknown action type {kind!r} (known: {', '.join(ACTION_TYPES)})"
+        )
+    try:
+        action = _ACTION_ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'action'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ModelOutputError(f"{where}: bad {kind} action: {problems}") from None
+    for name in getattr(action, "keys", None) or []:
+        normalize_key(name, where=where)
+    return action
+
+
+def action_to_wire(action: Action) -> dict[str, Any]:
+    """The action as the model sent it (used by scripts, traces and replays)."""
+    return action.model_dump(mode="json", exclude_none=True)
+
+
+# --- Key names ----------------------------------------------------------------------------------
+# Canonical names follow the DOM KeyboardEvent.key values (what Playwright accepts); each backend
+# keeps its own table from these canonical names to what it needs (e.g. X keysyms).
+
+_KEY_ALIASES: dict[str, str] = {
+    "ctrl": "Control", "control": "Control", "ctl": "Control",
+    "cmd": "Meta", "command": "Meta", "meta": "Meta", "super": "Meta", "win": "Meta",
+    "windows": "Meta", "os": "Meta",
+    "alt": "Alt", "option": "Alt", "opt": "Alt",
+    "shift": "Shift",
+    "esc": "Escape", "escape": "Escape",
+    "enter": "Enter", "return": "Enter",
+    "tab": "Tab", "space": "Space", "spacebar": "Space",
+    "backspace": "Backspace", "back_space": "Backspace",
+    "delete": "Delete", "del": "Delete", "insert": "Insert", "ins": "Insert",
+    "capslock": "CapsLock", "caps_lock": "CapsLock",
+    "pageup": "PageUp", "page_up": "PageUp", "pgup": "PageUp",
+    "pagedown": "PageDown", "page_down": "PageDown", "pgdn": "PageDown",
+    "home": "Home", "end": "End",
+    "left": "ArrowLeft", "arrowleft": "ArrowLeft",
+    "right": "ArrowRight", "arrowright": "ArrowRight",
+    "up": "ArrowUp", "arrowup": "ArrowUp",
+    "down": "ArrowDown", "arrowdown": "ArrowDown",
+    "printscreen": "PrintScreen", "numlock": "NumLock", "scrolllock": "ScrollLock",
+    "pause": "Pause", "contextmenu": "ContextMenu", "menu": "ContextMenu",
+}
+_KEY_ALIASES.update({f"f{n}": f"F{n}" for n in range(1, 13)})
+
+CANONICAL_KEYS = frozenset(_KEY_ALIASES.values())
+MODIFIERS = frozenset({"Control", "Meta", "Alt", "Shift"})
+
+
+def normalize_key(name: str, *, where: str = "keypress") -> str:
+    """Map a model key name in any case (``CTRL``, ``Return``, ``a``, ``/``) to a canonical name.
+
+    Single characters stay themselves; ``/`` is the slash key. Unknown names raise
+    ``ModelOutputError`` naming the key.
+    """
+    if not isinstance(name, str) or not name:
+        raise ModelOutputError(f"{where}: empty key name")
+    if len(name) == 1:
+        return name
+    canonical = _KEY_ALIASES.get(name.strip().lower().replace(" ", "").replace("-", ""))
+    if canonical is None:
+        canonical = _KEY_ALIASES.get(name.strip().lower())
+    if canonical is None:
+        raise ModelOutputError(f"{where}: unknown key name {name!r}")
+    return canonical
+
+
+def normalize_keys(names: list[str] | None, *, where: str = "keypress") -> list[str]:
+    return [normalize_key(n, where=where) for n in names or []]
+
+
+# --- Screen transform ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Size:
+    width: int
+    height: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Size":
+        """``"1024x768"`` → ``Size(1024, 768)``; raises ValueError with a readable message."""
+        try:
+            w, h = (int(part) for part in text.lower().split("x"))
+        except ValueError:
+            raise ValueError(f"display must look like WIDTHxHEIGHT (e.g. 1024x768), got {text!r}") from None
+        if not (16 <= w <= 8192 and 16 <= h <= 8192):
+            raise ValueError(f"display {w}x{h} is outside 16..8192 pixels")
+        return cls(w, h)
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+@dataclass(frozen=True)
+class ScreenTransform:
+    """The one mapping between model space (the screenshot the model saw) and the screen.
+
+    ``model`` is the display size the model is told about and sees screenshots at; ``screen`` is
+    the coordinate space the environment's input device uses (CSS pixels of a browser viewport,
+    X pixels of a display, a VM's screen). Screenshots captured at any other pixel size (a 2×
+    device pixel ratio, a Retina VM) are resized to the model size by ``fit_screenshot``.
+    """
+
+    model: Size
+    screen: Size
+
+    @property
+    def sx(self) -> float:
+        return self.screen.width / self.model.width
+
+    @property
+    def sy(self) -> float:
+        return self.screen.height / self.model.height
+
+    def contains(self, x: int, y: int) -> bool:
+        return 0 <= x < self.model.width and 0 <= y < self.model.height
+
+    def to_screen(self, x: float, y: float) -> tuple[float, float]:
+        return x * self.sx, y * self.sy
+
+    def to_model(self, x: float, y: float) -> tuple[int, int]:
+        return round(x / self.sx), round(y / self.sy)
+
+    def fit_screenshot(self, png: bytes) -> bytes:
+        """Return ``png`` at exactly the model size (unchanged when it already is)."""
+        from PIL import Image
+
+        with Image.open(io.BytesIO(png)) as img:
+            if img.size == (self.model.width, self.model.height):
+                return png
+            resized = img.convert("RGB").resize((self.model.width, self.model.height), Image.LANCZOS)
+        out = io.BytesIO()
+        resized.save(out, format="PNG")
+        return out.getvalue()
+
+
+def check_in_bounds(action: Action, model: Size, *, where: str = "computer_call") -> None:
+    """Coordinates outside the display are bad model output, not something to clamp silently."""
+    for x, y in action.points():
+        if not (0 <= x < model.width and 0 <= y < model.height):
+            raise ModelOutputError(
+                f"{where}: {action.type} at ({x}, {y}) is outside the {model} display"
+            )

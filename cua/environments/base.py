@@ -1,0 +1,118 @@
+"""The environment contract: a dozen async methods every environment implements.
+
+Coordinates passed to these methods are in model space (the screenshot the model saw); each
+environment maps them to its own device with its ``ScreenTransform``. Environments know nothing of
+the Responses API; the loop knows nothing of Playwright or X11.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from typing import Any, Literal
+
+from ..actions import (
+    Action,
+    Click,
+    DoubleClick,
+    Drag,
+    Keypress,
+    Move,
+    Screenshot,
+    Scroll,
+    Size,
+    Type,
+    Wait,
+)
+
+EnvKind = Literal["browser", "mac", "windows", "ubuntu", "linux"]
+ENV_KINDS: tuple[str, ...] = ("browser", "mac", "windows", "ubuntu", "linux")
+
+DEFAULT_WAIT_MS = 1000
+
+
+class Environment(ABC):
+    """An async context manager: ``async with env: ...`` starts and always stops it."""
+
+    kind: EnvKind
+    display: Size
+    wait_ms: int = DEFAULT_WAIT_MS
+
+    async def __aenter__(self) -> "Environment":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Release everything started; safe to call twice and after a failed start."""
+
+    @abstractmethod
+    async def screenshot(self) -> bytes:
+        """A PNG of the screen at exactly ``display`` size (model space)."""
+
+    @abstractmethod
+    async def click(self, x: int, y: int, button: str = "left", keys: list[str] | None = None) -> None: ...
+
+    @abstractmethod
+    async def double_click(self, x: int, y: int, keys: list[str] | None = None) -> None: ...
+
+    @abstractmethod
+    async def scroll(
+        self, x: int, y: int, scroll_x: int, scroll_y: int, keys: list[str] | None = None
+    ) -> None:
+        """Scroll by pixels with the wheel at (x, y), so inner panes scroll too."""
+
+    @abstractmethod
+    async def type(self, text: str) -> None: ...
+
+    @abstractmethod
+    async def move(self, x: int, y: int, keys: list[str] | None = None) -> None: ...
+
+    @abstractmethod
+    async def keypress(self, keys: list[str]) -> None:
+        """A chord: press every key down in order, release in reverse."""
+
+    @abstractmethod
+    async def drag(self, path: list[tuple[int, int]], keys: list[str] | None = None) -> None: ...
+
+    async def wait(self, ms: int | None = None) -> None:
+        await asyncio.sleep((self.wait_ms if ms is None else ms) / 1000)
+
+    async def current_url(self) -> str | None:
+        """The page URL for browser environments; None elsewhere."""
+        return None
+
+    async def settle(self) -> None:
+        """Wait until what the last actions started has finished (load, network, frame stable)."""
+
+    async def anchor(self, x: int, y: int) -> dict[str, Any] | None:
+        """What is under (x, y), to relocate it on replay; None when the environment cannot tell."""
+        return None
+
+    async def execute(self, action: Action) -> None:
+        """Run one typed action."""
+        match action:
+            case Click():
+                await self.click(action.x, action.y, action.button, action.keys)
+            case DoubleClick():
+                await self.double_click(action.x, action.y, action.keys)
+            case Drag():
+                await self.drag([(p.x, p.y) for p in action.path], action.keys)
+            case Keypress():
+                await self.keypress(action.keys)
+            case Move():
+                await self.move(action.x, action.y, action.keys)
+            case Scroll():
+                await self.scroll(action.x, action.y, action.scroll_x, action.scroll_y, action.keys)
+            case Type():
+                await self.type(action.text)
+            case Wait():
+                await self.wait(action.ms)
+            case Screenshot():
+                pass

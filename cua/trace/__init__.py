@@ -1,0 +1,1 @@
+"""Run folders: the recorder, replay and healing, anchors, and reports."""
