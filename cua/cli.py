@@ -1,0 +1,297 @@
+"""``cua``: argument parsing and printing only. Every command is a library call.
+
+Exit codes: 0 completed · 1 failed, max_steps, timeout, refused, diverged · 2 usage or
+configuration error · 3 model API error or unusable model output · 4 environment error ·
+5 safety_denied · 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any, Sequence
+
+from .errors import ConfigError, CuaError
+
+USAGE_EXIT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line on stderr and exit code 2 (no usage dump)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(USAGE_EXIT, f"cua: {message} (see '{self.prog} --help')\n")
+
+
+def _display(value: str) -> str:
+    from .actions import Size
+
+    try:
+        return str(Size.parse(value))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def _positive_float(value: str) -> float:
+    try:
+        n = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cua", description="Computer-use automation runner for the Responses API.")
+    parser.add_argument("--version", action="version", version=f"cua {__import__('cua').__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a task or a scenario file")
+    run.add_argument("scenario", nargs="?", metavar="SCENARIO", help="a scenario YAML file")
+    run.add_argument("--task", help="what the model should do")
+    run.add_argument("--start-url", help="page to open first (browser)")
+    run.add_argument("--env", choices=["browser", "mac", "windows", "ubuntu", "linux"])
+    run.add_argument("--model", help="model name, or 'scripted' to play the scenario's script")
+    run.add_argument("--tool", choices=["auto", "preview", "computer"], help="tool format (default: from the model name)")
+    run.add_argument("--base-url", help="Responses API base URL (default: $OPENAI_BASE_URL or OpenAI)")
+    run.add_argument("--display", type=_display, help="WIDTHxHEIGHT the model sees (default 1024x768)")
+    run.add_argument("--max-steps", type=_positive_int, help="stop after this many model turns (default 50)")
+    run.add_argument("--timeout", type=_positive_float, help="stop after this many seconds")
+    run.add_argument("--safety", choices=["auto", "ask", "deny"], help="pending safety checks: acknowledge, ask y/n, or stop")
+    stream = run.add_mutually_exclusive_group()
+    stream.add_argument("--stream", dest="stream", action="store_true", default=None, help="stream responses (SSE; default)")
+    stream.add_argument("--no-stream", dest="stream", action="store_false", help="plain JSON responses")
+    run.add_argument("--stateless", action="store_true", default=None, help="store:false; replay history every turn")
+    run.add_argument("--allow-domain", action="append", metavar="D", help="only these domains (repeatable)")
+    run.add_argument("--block-domain", action="append", metavar="D", help="never these domains (repeatable)")
+    run.add_argument("--cdp-url", help="attach to a browser's CDP endpoint")
+    run.add_argument("--ws-endpoint", help="connect to a Playwright browser server")
+    run.add_argument("--headed", action="store_true", default=None, help="show the browser window")
+    run.add_argument("--instructions", help="system instructions for the model")
+    run.add_argument("--nav-tools", dest="navigation_tools", action="store_true", default=None,
+                     help="offer goto/back/forward functions to the model (browser)")
+    run.add_argument("--x-display", help="attach to this X display (ubuntu), e.g. :5")
+    run.add_argument("--launch", help="program to start on the X display (ubuntu)")
+    run.add_argument("--vm-url", help="computer-server URL of a VM (mac, windows, linux)")
+    run.add_argument("--vm-name", help="VM container name (cloud auth, X-Container-Name)")
+    run.add_argument("--vm-api-key", help="VM API key (or $CUA_VM_API_KEY)")
+    run.add_argument("--var", action="append", metavar="K=V", help="scenario variable (repeatable)")
+    run.add_argument("--out", help="folder for run folders (default ./runs)")
+    run.add_argument("--json", action="store_true", help="print one JSON object with the result on stdout")
+    return parser
+
+
+SETTING_FLAGS = (
+    "task", "start_url", "env", "model", "tool", "display", "max_steps", "timeout", "safety",
+    "stream", "stateless", "cdp_url", "ws_endpoint", "headed", "instructions",
+    "navigation_tools", "x_display", "launch", "vm_url", "vm_name", "out",
+)
+
+
+def settings_from_args(args: argparse.Namespace, base: dict[str, Any] | None = None):
+    """Scenario values first, then every flag the user gave on top."""
+    from pydantic import ValidationError
+
+    from .config import RunSettings
+
+    data = dict(base or {})
+    for name in SETTING_FLAGS:
+        value = getattr(args, name, None)
+        if value is not None:
+            data[name] = value
+    if args.allow_domain:
+        data["allow_domains"] = args.allow_domain
+    if args.block_domain:
+        data["block_domains"] = args.block_domain
+    try:
+        return RunSettings(**data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"bad setting {field}: {first['msg']}") from None
+
+
+# --- Progress -----------------------------------------------------------------------------------
+
+
+def _describe(action: dict[str, Any]) -> str:
+    kind = action.get("type", "?")
+    if kind in {"click", "double_click", "move"}:
+        extra = f",{action['button']}" if action.get("button", "left") != "left" else ""
+        return f"{kind}({action.get('x')},{action.get('y')}{extra})"
+    if kind == "scroll":
+        return f"scroll({action.get('x')},{action.get('y')} by {action.get('scroll_x', 0)},{action.get('scroll_y', 0)})"
+    if kind == "type":
+        text = action.get("text", "")
+        return f"type({text[:30]!r}{'…' if len(text) > 30 else ''})"
+    if kind == "keypress":
+        return "keypress(" + "+".join(action.get("keys", [])) + ")"
+    if kind == "drag":
+        path = action.get("path", [])
+        if path:
+            return f"drag({path[0]['x']},{path[0]['y']}→{path[-1]['x']},{path[-1]['y']})"
+    return kind
+
+
+class Progress:
+    """The live step log on stderr; on a TTY a status line shows what is being waited for."""
+
+    def __init__(self, stream=sys.stderr, redact=None) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.redact = redact or (lambda s: s)
+        self.started = time.monotonic()
+        self._status = ""
+
+    def _write(self, line: str) -> None:
+        if self.tty and self._status:
+            self.stream.write("\r\033[K")
+        self.stream.write(self.redact(line) + "\n")
+        self.stream.flush()
+        self._status = ""
+
+    def status(self, text: str) -> None:
+        if self.tty:
+            self._status = text
+            self.stream.write("\r\033[K" + self.redact(text)[: 120])
+            self.stream.flush()
+
+    def event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type", "")
+        if kind in {"response.created", "response.in_progress"}:
+            self.status(f"… waiting for the model ({time.monotonic() - self.started:.1f}s)")
+        elif kind == "response.reasoning_summary_text.delta":
+            self.status("… thinking: " + event.get("delta", "").strip())
+
+    def env_event(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "blocked":
+            self._write(f"  blocked request to {data.get('url')}")
+        elif kind == "tab":
+            self._write(f"  following new tab {data.get('url', '')}")
+
+    def step(self, step: dict[str, Any]) -> None:
+        elapsed = time.monotonic() - self.started
+        actions = " ".join(_describe(a["action"]) for a in step.get("actions") or [])
+        funcs = " ".join(f"{f['name']}()" for f in step.get("functions") or [])
+        tokens = (step.get("usage") or {}).get("total_tokens", 0)
+        head = f"step {step['step']:>3}  {elapsed:6.1f}s  {tokens:>6} tok  "
+        body = " ".join(p for p in (actions, funcs) if p) or ("done" if step.get("final") else "")
+        self._write(head + body)
+        if step.get("reasoning"):
+            self._write("            ↳ " + step["reasoning"].replace("\n", " ")[:160])
+        if step.get("final") and step.get("text"):
+            self._write("            « " + step["text"].replace("\n", " ")[:300])
+        for check in step.get("safety_checks") or []:
+            self._write(f"            ⚠ safety {check['code']}: {check['decision']}")
+
+
+# --- Commands -----------------------------------------------------------------------------------
+
+
+def _print_result(result, as_json: bool) -> None:
+    if as_json:
+        data = result.as_dict()
+        usage = data["usage"]
+        data["usage"] = {
+            "input_tokens": usage["input_tokens"],
+            "output_tokens": usage["output_tokens"],
+            "total_tokens": usage["total_tokens"],
+            "reasoning_tokens": usage["reasoning_tokens"],
+        }
+        print(json.dumps(data, ensure_ascii=False))
+        return
+    line = f"{result.status}: {result.steps} steps, {result.usage.total_tokens} tokens"
+    if result.cost:
+        line += f", ${result.cost:.4f}"
+    print(line)
+    if result.final_text:
+        print(result.final_text)
+    if result.reason:
+        print(f"reason: {result.reason}")
+    if result.error:
+        print(f"error: {result.error}", file=sys.stderr)
+    for check in result.checks:
+        print(f"  {'✓' if check['ok'] else '✗'} {check['name']}: {check.get('detail', '')}")
+    if result.run_dir:
+        print(f"run folder: {result.run_dir}")
+        report = os.path.join(result.run_dir, "report.html")
+        if os.path.exists(report):
+            print(f"report: {report}")
+
+
+async def _cmd_run(args: argparse.Namespace) -> int:
+    from .runner import run_task
+
+    settings = settings_from_args(args)
+    if not settings.task:
+        raise ConfigError("nothing to do: give --task TEXT or a scenario file")
+    progress = Progress()
+    vm_api_key = args.vm_api_key or os.environ.get("CUA_VM_API_KEY")
+    result = await run_task(
+        settings,
+        base_url=args.base_url,
+        vm_api_key=vm_api_key,
+        on_step=progress.step,
+        on_event=progress.event,
+        on_env_event=progress.env_event,
+    )
+    _print_result(result, args.json)
+    return result.exit_code
+
+
+def _run_async(coro) -> int:
+    """Run a command; SIGINT and SIGTERM cancel it cleanly so its run folder is finished."""
+
+    async def main() -> int:
+        task = asyncio.ensure_future(coro)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, task.cancel)
+            except (NotImplementedError, RuntimeError):
+                pass
+        try:
+            return await task
+        except asyncio.CancelledError:
+            return 130
+
+    return asyncio.run(main())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return USAGE_EXIT
+    handlers = {"run": _cmd_run}
+    try:
+        return _run_async(handlers[args.command](args))
+    except CuaError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"status": "error", "error": str(exc), "exit_code": exc.exit_code}))
+        print(f"cua: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("cua: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Run settings: one validated object built from flags, scenario files or Python."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .actions import Size
+from .responses.models import ToolFormat, tool_format_for
+
+SafetyMode = Literal["auto", "ask", "deny"]
+ToolChoice = Literal["auto", "preview", "computer"]
+
+
+class RunSettings(BaseModel):
+    """Everything one run needs besides the API key (which never lives here)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    task: str = ""
+    model: str = "computer-use-preview"
+    tool: ToolChoice = "auto"
+    env: Literal["browser", "mac", "windows", "ubuntu", "linux"] = "browser"
+    display: str = "1024x768"
+    start_url: str | None = None
+    instructions: str | None = None
+    max_steps: int = Field(50, ge=1)
+    timeout: float | None = Field(None, gt=0)
+    safety: SafetyMode = "auto"
+    stream: bool = True
+    stateless: bool = False
+    keep_screenshots: int = Field(3, ge=1)
+    reasoning_summary: str | None = "auto"
+    reasoning_effort: str | None = None
+    wait_ms: int = Field(1000, ge=0)
+    token_budget: int | None = Field(None, ge=1)
+    navigation_tools: bool = False
+    # Browser
+    headed: bool = False
+    device_scale_factor: float = 1.0
+    allow_domains: list[str] = Field(default_factory=list)
+    block_domains: list[str] = Field(default_factory=list)
+    cdp_url: str | None = None
+    ws_endpoint: str | None = None
+    # Desktop and VMs
+    x_display: str | None = None
+    launch: str | None = None
+    vm_url: str | None = None
+    vm_name: str | None = None
+    # Output
+    out: Path | None = None
+
+    @field_validator("display")
+    @classmethod
+    def _display(cls, value: str) -> str:
+        return str(Size.parse(value))
+
+    @property
+    def size(self) -> Size:
+        return Size.parse(self.display)
+
+    @property
+    def tool_format(self) -> ToolFormat:
+        return tool_format_for(self.model) if self.tool == "auto" else self.tool  # type: ignore[return-value]
+
+    def reasoning(self) -> dict[str, Any] | None:
+        reasoning: dict[str, Any] = {}
+        if self.reasoning_summary:
+            # The preview model only knows "concise"; GA models take auto/concise/detailed.
+            summary = self.reasoning_summary
+            if self.tool_format == "preview" and summary == "auto":
+                summary = "concise"
+            reasoning["summary"] = summary
+        if self.reasoning_effort:
+            reasoning["effort"] = self.reasoning_effort
+        return reasoning or None
+
+    def public(self) -> dict[str, Any]:
+        """The settings as written to run.json."""
+        data = self.model_dump(mode="json")
+        data["tool_format"] = self.tool_format
+        return data

@@ -1,0 +1,166 @@
+"""One run, start to finish: the library call behind ``cua run``.
+
+It wires the pieces (client, environment, trace, agent), runs the scenario's checks after the
+task, and always leaves a readable run folder — after success, an error, a timeout or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+from .agent import EXIT_CODES, Agent, ResponsesLike, RunResult, SafetyPolicy
+from .config import RunSettings
+from .environments.base import Environment
+from .errors import CuaError
+from .functions import FunctionRegistry
+from .redact import Redactor
+from .trace.recorder import RunTrace, new_run_dir
+
+
+class Check(Protocol):
+    """A post-run check (see ``cua.scenario``): returns ``{"name", "ok", "detail"}``."""
+
+    async def evaluate(self, env: Environment, result: RunResult, trace: RunTrace) -> dict[str, Any]: ...
+
+
+async def run_task(
+    settings: RunSettings,
+    *,
+    client: ResponsesLike | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    env: Environment | None = None,
+    vm_api_key: str | None = None,
+    functions: FunctionRegistry | None = None,
+    safety: SafetyPolicy | None = None,
+    checks: Sequence[Check] = (),
+    secrets: dict[str, str] | None = None,
+    label: str | None = None,
+    extra_meta: dict[str, Any] | None = None,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    on_env_event: Callable[[str, dict[str, Any]], None] | None = None,
+    write_report: bool = True,
+) -> RunResult:
+    """Run ``settings.task`` and return its result; a ``CuaError`` before the run started
+    (no API key, bad settings) is raised, everything after is reported in the result."""
+    from .responses.client import ClientConfig, ResponsesClient
+
+    redactor = Redactor(secrets)
+    owns_client = client is None
+    if client is None:
+        config = ClientConfig.from_env(api_key=api_key, base_url=base_url)
+        redactor.add("OPENAI_API_KEY", config.api_key)
+        client = ResponsesClient(config)
+    if vm_api_key:
+        redactor.add("VM_API_KEY", vm_api_key)
+    if env is None:
+        from .environments.factory import make_environment
+
+        env = make_environment(settings, vm_api_key=vm_api_key, on_event=on_env_event)
+
+    run_dir = new_run_dir(settings.out or "runs", label or settings.task or "run")
+    trace = RunTrace(run_dir, redactor)
+    started = time.monotonic()
+    trace.update(
+        kind="run",
+        task=settings.task,
+        settings=settings.public(),
+        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **(extra_meta or {}),
+    )
+    functions = functions or FunctionRegistry()
+    agent = Agent(
+        client, env, settings, trace=trace, functions=functions, safety=safety,
+        on_step=on_step, on_event=on_event,
+    )
+    result = agent.result
+    result.run_dir = str(run_dir)
+    try:
+        try:
+            async with env:
+                if settings.navigation_tools:
+                    _register_navigation(functions, env)
+                await agent.run()
+                if result.status == "completed" and checks:
+                    await run_checks(checks, env, result, trace)
+                result.final_url = result.final_url or await env.current_url()
+        except CuaError as exc:  # the environment failed to start or stop
+            result.status, result.error, result.exit_code = "error", str(exc), exc.exit_code
+        except asyncio.CancelledError:
+            result.status, result.reason = "interrupted", "interrupted by the user"
+            result.exit_code = EXIT_CODES["interrupted"]
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+    finally:
+        if owns_client:
+            await client.aclose()  # type: ignore[attr-defined]
+        finish(trace, result, started, final_screen=agent.last_screen)
+        if write_report:
+            _write_report(run_dir)
+    return result
+
+
+async def run_checks(checks: Sequence[Check], env: Environment, result: RunResult, trace: RunTrace) -> None:
+    """Evaluate every check; any failure turns a completed run into ``failed``."""
+    for check in checks:
+        try:
+            outcome = await check.evaluate(env, result, trace)
+        except CuaError as exc:
+            outcome = {"name": getattr(check, "name", type(check).__name__), "ok": False, "detail": str(exc)}
+        result.checks.append(outcome)
+    failed = [c for c in result.checks if not c["ok"]]
+    if failed and result.status == "completed":
+        result.status, result.exit_code = "failed", EXIT_CODES["failed"]
+        result.reason = "check failed: " + "; ".join(f"{c['name']}: {c['detail']}" for c in failed)
+
+
+def finish(trace: RunTrace, result: RunResult, started: float, final_screen: str | None = None) -> None:
+    if result.status == "running":  # ended by something that did not set a status
+        result.status, result.exit_code = "error", result.exit_code or 1
+    from .pricing import cost_of
+
+    model = (trace.meta.get("settings") or {}).get("model")
+    result.cost = cost_of(model, result.usage) if model else None
+    trace.update(
+        status=result.status,
+        exit_code=result.exit_code,
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        duration_s=round(time.monotonic() - started, 3),
+        steps=result.steps,
+        usage=result.usage.as_dict(),
+        cost=result.cost,
+        final_text=result.final_text,
+        final_url=result.final_url,
+        error=result.error,
+        reason=result.reason,
+        checks=result.checks,
+        healed=result.healed,
+        diverged_at=result.diverged_at,
+        final_screen=final_screen,
+    )
+    trace.close()
+
+
+def _register_navigation(functions: FunctionRegistry, env: Environment) -> None:
+    for name in ("goto", "back", "forward"):
+        method = getattr(env, name, None)
+        if method is not None and name not in functions:
+            functions.register(method, name=name, description={
+                "goto": "Open a URL in the current browser tab.",
+                "back": "Go back one page in the browser history.",
+                "forward": "Go forward one page in the browser history.",
+            }[name])
+
+
+def _write_report(run_dir: Path) -> None:
+    try:
+        from .trace.report import write_report
+    except ImportError:
+        return
+    write_report(run_dir)

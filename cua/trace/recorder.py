@@ -1,0 +1,165 @@
+"""The one place that writes run folders.
+
+A run folder is safe against a crash at any moment: ``run.json`` is replaced atomically,
+``steps.jsonl`` is appended and flushed (and fsynced) once per step, and screenshots are written
+before the step that names them. A folder left by a killed run therefore holds every completed
+step, and every reader (report, replay) accepts a ``run.json`` still marked ``running``.
+
+Layout::
+
+    run.json        settings (no secrets), status, usage, timings, checks, result
+    steps.jsonl     one JSON object per model turn (see ``StepRecord``)
+    screens/        PNG screenshots, stored once each, named by content hash
+    crops/          small PNG crops around each coordinate action's point (anchors)
+    report.html     written at the end of every run and replay
+
+run.json fields: ``schema``, ``kind`` ("run" | "replay"), ``status`` ("running" until the end, then
+completed | failed | max_steps | timeout | safety_denied | error | interrupted | diverged),
+``exit_code``, ``task``, ``settings`` (RunSettings, no secrets), ``started_at``, ``finished_at``,
+``duration_s``, ``steps``, ``usage`` {input_tokens, output_tokens, reasoning_tokens, total_tokens},
+``cost`` (USD or null), ``final_text``, ``final_url``, ``error``, ``reason``, ``checks``
+[{name, ok, detail, expected_screen?, actual_screen?}], ``healed``, ``diverged_at``,
+``initial_screen``, ``final_screen``; a replay adds ``source_run``; a scenario run ``scenario``.
+
+A steps.jsonl line (one model turn; replays write the same shape with ``replay`` fields)::
+
+    step            1-based turn number
+    elapsed_s       seconds since the run started, when the turn began
+    model_ms        time the model took to answer
+    response_id     opaque id of the response
+    usage           {input_tokens, output_tokens, reasoning_tokens, total_tokens}
+    screen_before   screenshot the model saw when it decided (run-relative path)
+    items           the response's output items as received (encrypted reasoning elided)
+    reasoning       the reasoning summary text
+    text            assistant message text
+    safety_checks   [{id, code, message, decision: acknowledged | denied}]
+    actions         [{action: {type, x, y, ...as the model sent it}, ms, anchor?: {x, y,
+                      element?: {tag, role, name, text, id, testid, selector, box}, crop, crop_box},
+                      healed?: {from: [x, y], to: [x, y], by: "element" | "image"}}]
+    functions       [{name, arguments, output, ms}]
+    settle_ms       time from the last action to the screenshot answering it
+    screen_after    that screenshot
+    url             page URL after the actions (browser)
+    final           true on the turn that ended the run
+    diverged        (replay) {reason, expected_screen, actual_screen}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..redact import Redactor
+
+SCHEMA_VERSION = 1
+
+
+def slugify(text: str, limit: int = 40) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:limit].rstrip("-") or "run"
+
+
+def new_run_dir(base: Path | str, label: str) -> Path:
+    """``base/<UTC timestamp>-<slug>``, unique even when two runs start in the same second."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = Path(base)
+    candidate = base / f"{stamp}-{slugify(label)}"
+    n = 1
+    while True:
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = base / f"{stamp}-{slugify(label)}-{n}"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class RunTrace:
+    """Writes one run folder. Everything written passes through the run's ``Redactor``."""
+
+    def __init__(self, run_dir: Path | str, redactor: Redactor | None = None) -> None:
+        self.dir = Path(run_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "screens").mkdir(exist_ok=True)
+        self.redactor = redactor or Redactor()
+        self.meta: dict[str, Any] = {"schema": SCHEMA_VERSION, "status": "running"}
+        self._steps = open(self.dir / "steps.jsonl", "a", encoding="utf-8")
+        self._known_screens: set[str] = {p.stem for p in (self.dir / "screens").glob("*.png")}
+        self._started = time.monotonic()
+
+    # -- run.json --------------------------------------------------------------------------------
+    def update(self, **fields: Any) -> None:
+        """Merge ``fields`` into run.json and rewrite it atomically."""
+        self.meta.update(self.redactor.obj(fields))
+        self.meta["updated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        payload = json.dumps(self.meta, indent=2, ensure_ascii=False, default=str)
+        _write_atomic(self.dir / "run.json", payload.encode())
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    # -- screenshots -----------------------------------------------------------------------------
+    def save_screenshot(self, png: bytes) -> str:
+        """Store a PNG once; returns its path relative to the run folder."""
+        digest = hashlib.sha256(png).hexdigest()[:16]
+        rel = f"screens/{digest}.png"
+        if digest not in self._known_screens:
+            _write_atomic(self.dir / rel, png)
+            self._known_screens.add(digest)
+        return rel
+
+    def save_crop(self, png: bytes) -> str:
+        digest = hashlib.sha256(png).hexdigest()[:16]
+        (self.dir / "crops").mkdir(exist_ok=True)
+        rel = f"crops/{digest}.png"
+        if not (self.dir / rel).exists():
+            _write_atomic(self.dir / rel, png)
+        return rel
+
+    # -- steps -----------------------------------------------------------------------------------
+    def append_step(self, record: dict[str, Any]) -> None:
+        line = json.dumps(self.redactor.obj(record), ensure_ascii=False, default=str)
+        self._steps.write(line + "\n")
+        self._steps.flush()
+        os.fsync(self._steps.fileno())
+
+    def close(self) -> None:
+        if not self._steps.closed:
+            self._steps.close()
+
+
+def read_run(run_dir: Path | str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Read a run folder, also one left by a killed run (a torn last line is ignored)."""
+    run_dir = Path(run_dir)
+    meta_path = run_dir / "run.json"
+    if not meta_path.exists():
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{run_dir} is not a cua run folder (no run.json)")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    steps: list[dict[str, Any]] = []
+    steps_path = run_dir / "steps.jsonl"
+    if steps_path.exists():
+        for line in steps_path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                steps.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # the run was killed while writing this line
+    return meta, steps
