@@ -8,7 +8,6 @@ strings and are only ever passed back, never parsed.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import platform
 from collections.abc import Callable, Mapping
@@ -33,8 +32,6 @@ from .models import CreateRequest, Response
 from .retry import RetryPolicy
 from .sse import ServerSentEvent, SSEParser
 
-logger = logging.getLogger("cua.responses")
-
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 USER_AGENT = f"cua/{__version__} (python {platform.python_version()}; httpx {httpx.__version__})"
 TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -44,7 +41,7 @@ EventHandler = Callable[[dict[str, Any]], None]
 
 _MISSING_KEY = (
     "No API key for the Responses API: set OPENAI_API_KEY (or, for Azure OpenAI, both "
-    "AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY), or pass api_key"
+    "AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY), or pass api_key."
 )
 
 
@@ -63,7 +60,7 @@ class ClientConfig:
 
     def __post_init__(self) -> None:
         if not self.api_key:
-            raise ConfigError(_MISSING_KEY + ".")
+            raise ConfigError(_MISSING_KEY)
         if self.auth_header not in ("authorization", "api-key"):
             raise ConfigError(
                 f"auth_header must be 'authorization' or 'api-key', got {self.auth_header!r}."
@@ -121,7 +118,7 @@ class ClientConfig:
 
         key = api_key or env.get("OPENAI_API_KEY", "").strip()
         if not key:
-            raise ConfigError(_MISSING_KEY + ".")
+            raise ConfigError(_MISSING_KEY)
         return cls(
             api_key=key,
             base_url=base_url or env.get("OPENAI_BASE_URL", "").strip() or DEFAULT_BASE_URL,
@@ -424,14 +421,14 @@ async def _read_quietly(answer: httpx.Response) -> None:
 
 def _parse_error_body(answer: httpx.Response, text: str) -> tuple[str, dict[str, Any]]:
     """The message and ``{type, code, param, body}`` of an error answer, whatever its shape."""
-    fallback = f"The Responses API answered HTTP {answer.status_code} {answer.reason_phrase}".strip()
+    fallback = f"The Responses API answered with an error: {answer.reason_phrase or 'no reason given'}"
     try:
         body = json.loads(text)
     except ValueError:
         snippet = " ".join(text.split())[:200]
-        looks_like_html = snippet.lower().startswith(("<!doctype", "<html"))
-        message = f"{fallback}: {snippet}" if snippet and not looks_like_html else fallback
-        return message, {"body": text}
+        if snippet and not snippet.lower().startswith(("<!doctype", "<html")):
+            return f"The Responses API answered with an error: {snippet}", {"body": text}
+        return fallback, {"body": text}
     fields: dict[str, Any] = {"body": body}
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):

@@ -29,6 +29,7 @@ class APIError(CuaError):
 
     exit_code = 3
     hint: str | None = None  # what the user can do about it, appended to the sentence
+    show_status = True  # false where the HTTP status was a success and would only confuse
 
     def __init__(
         self,
@@ -56,7 +57,7 @@ class APIError(CuaError):
 
     def _details(self) -> list[str]:
         details = []
-        if self.status is not None:
+        if self.status is not None and self.show_status:
             details.append(f"HTTP {self.status}")
         if self.code:
             details.append(f"code {self.code}")
@@ -109,6 +110,8 @@ class StreamError(APIError):
     event, which is its answer and is not retried.
     """
 
+    show_status = False
+
     def __init__(self, message: str, *, interrupted: bool = False, **fields: Any) -> None:
         super().__init__(message, **fields)
         self.interrupted = interrupted
@@ -126,14 +129,11 @@ class ResponseFailedError(APIError):
         self.response = response
         self.response_id: str | None = getattr(response, "id", None)
 
+    show_status = False
+
     def _details(self) -> list[str]:
-        # The HTTP status (200) would only confuse: the failure is the response's own.
-        details = [f"response {self.response_id}"] if self.response_id else []
-        if self.code:
-            details.append(f"code {self.code}")
-        if self.request_id:
-            details.append(f"request id {self.request_id}")
-        return details
+        response = [f"response {self.response_id}"] if self.response_id else []
+        return response + super()._details()
 
 
 def status_error_class(status: int) -> type[APIStatusError]:
