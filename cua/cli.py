@@ -93,7 +93,31 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--vm-api-key", help="VM API key (or $CUA_VM_API_KEY)")
     run.add_argument("--var", action="append", metavar="K=V", help="scenario variable (repeatable)")
     run.add_argument("--out", help="folder for run folders (default ./runs)")
+    run.add_argument("--record", action="store_true",
+                     help="(scenario) save a completed run as the scenario's recording")
     run.add_argument("--json", action="store_true", help="print one JSON object with the result on stdout")
+
+    replay = sub.add_parser("replay", help="replay a recorded run with no model, healing drift")
+    replay.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, or a scenario file (its recording)")
+    replay.add_argument("--start-url", help="open this URL instead of the recorded one")
+    replay.add_argument("--heal", choices=["none", "model"], default="none",
+                        help="when a target cannot be found: stop (none) or hand over to the model")
+    replay.add_argument("--update", action="store_true", help="save a passing healed replay as the recording")
+    replay.add_argument("--base-url", help="Responses API base URL (for --heal model)")
+    replay.add_argument("--var", action="append", metavar="K=V", help="scenario variable (repeatable)")
+    replay.add_argument("--out", help="folder for run folders (default ./runs)")
+    replay.add_argument("--json", action="store_true", help="print one JSON object with the result on stdout")
+
+    report = sub.add_parser("report", help="write the HTML report of run folders")
+    report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    report.add_argument("--gif", action="store_true", help="also write an animated summary.gif")
+    report.add_argument("--index", metavar="FILE", help="write an index page of all the runs")
+    report.add_argument("--junit", metavar="FILE", help="write JUnit XML of all the runs")
+
+    sub.add_parser("schema", help="print the JSON Schema of scenario files")
+
+    demo = sub.add_parser("demo", help="run the bundled scenarios on the demo app, offline")
+    demo.add_argument("--out", default="runs/demo", help="folder for the demo's runs (default runs/demo)")
     return parser
 
 
@@ -236,23 +260,79 @@ def _print_result(result, as_json: bool) -> None:
 
 
 async def _cmd_run(args: argparse.Namespace) -> int:
-    from .runner import run_task
+    from .runner import run_scenario, run_task
+    from .scenario import parse_vars
 
-    settings = settings_from_args(args)
-    if not settings.task:
-        raise ConfigError("nothing to do: give --task TEXT or a scenario file")
     progress = Progress()
-    vm_api_key = args.vm_api_key or os.environ.get("CUA_VM_API_KEY")
-    result = await run_task(
-        settings,
-        base_url=args.base_url,
-        vm_api_key=vm_api_key,
+    hooks = dict(
+        vm_api_key=args.vm_api_key or os.environ.get("CUA_VM_API_KEY"),
         on_step=progress.step,
         on_event=progress.event,
         on_env_event=progress.env_event,
     )
+    if args.scenario:
+        flags = {name: getattr(args, name) for name in SETTING_FLAGS if getattr(args, name, None) is not None}
+        if args.allow_domain:
+            flags["allow_domains"] = args.allow_domain
+        if args.block_domain:
+            flags["block_domains"] = args.block_domain
+        result = await run_scenario(
+            args.scenario, flags=flags, variables=parse_vars(args.var), base_url=args.base_url,
+            notice=lambda text: print(f"cua: {text}", file=sys.stderr), record=args.record, **hooks,
+        )
+    else:
+        if args.var or args.record:
+            raise ConfigError("--var and --record go with a scenario file")
+        settings = settings_from_args(args)
+        if not settings.task:
+            raise ConfigError("nothing to do: give --task TEXT or a scenario file")
+        result = await run_task(settings, base_url=args.base_url, **hooks)
     _print_result(result, args.json)
     return result.exit_code
+
+
+async def _cmd_replay(args: argparse.Namespace) -> int:
+    from .scenario import parse_vars
+    from .trace.replay import replay_target
+
+    progress = Progress()
+    result = await replay_target(
+        args.run_dir, start_url=args.start_url, heal=args.heal, update=args.update,
+        out=args.out, variables=parse_vars(args.var), base_url=args.base_url, on_step=progress.step,
+    )
+    _print_result(result, args.json)
+    return result.exit_code
+
+
+async def _cmd_report(args: argparse.Namespace) -> int:
+    from .trace.report import write_index, write_report
+
+    for run_dir in args.run_dirs:
+        print(write_report(run_dir))
+        if args.gif:
+            from .trace.gif import write_gif
+
+            print(write_gif(run_dir))
+    if args.index:
+        print(write_index(args.run_dirs, args.index))
+    if args.junit:
+        from .trace.junit import write_junit
+
+        print(write_junit(args.run_dirs, args.junit))
+    return 0
+
+
+async def _cmd_schema(args: argparse.Namespace) -> int:
+    from .scenario import scenario_schema
+
+    print(json.dumps(scenario_schema(), indent=2))
+    return 0
+
+
+async def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return await run_demo(out=args.out, log=lambda text: print(text, file=sys.stderr))
 
 
 def _run_async(coro) -> int:
@@ -280,7 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return USAGE_EXIT
-    handlers = {"run": _cmd_run}
+    handlers = {"run": _cmd_run, "replay": _cmd_replay, "report": _cmd_report,
+                "schema": _cmd_schema, "demo": _cmd_demo}
     try:
         return _run_async(handlers[args.command](args))
     except CuaError as exc:

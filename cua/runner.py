@@ -10,15 +10,21 @@ import asyncio
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from .agent import EXIT_CODES, Agent, ResponsesLike, RunResult, SafetyPolicy
 from .config import RunSettings
 from .environments.base import Environment
-from .errors import CuaError
+from .errors import ConfigError, CuaError
 from .functions import FunctionRegistry
 from .redact import Redactor
 from .trace.recorder import RunTrace, new_run_dir
+
+if TYPE_CHECKING:
+    from .scenario import Scenario
+
+
+SCRIPTED_KEY = "sk-cua-scripted-standin"  # the stand-in's key for scripted runs; not a secret
 
 
 class Check(Protocol):
@@ -76,7 +82,7 @@ async def run_task(
     functions = functions or FunctionRegistry()
     agent = Agent(
         client, env, settings, trace=trace, functions=functions, safety=safety,
-        on_step=on_step, on_event=on_event,
+        on_step=redacted(on_step, redactor), on_event=redacted(on_event, redactor),
     )
     result = agent.result
     result.run_dir = str(run_dir)
@@ -104,6 +110,13 @@ async def run_task(
         if write_report:
             _write_report(run_dir)
     return result
+
+
+def redacted(callback: Callable[[Any], None] | None, redactor: Redactor) -> Callable[[Any], None] | None:
+    """``callback`` seeing only masked data: progress printers must not print secrets."""
+    if callback is None or not redactor:
+        return callback
+    return lambda data: callback(redactor.obj(data))
 
 
 async def run_checks(checks: Sequence[Check], env: Environment, result: RunResult, trace: RunTrace) -> None:
@@ -164,3 +177,79 @@ def _write_report(run_dir: Path) -> None:
     except ImportError:
         return
     write_report(run_dir)
+
+
+# --- Scenarios ----------------------------------------------------------------------------------
+
+
+def has_api_key() -> bool:
+    import os
+
+    return bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("AZURE_OPENAI_API_KEY"))
+
+
+async def run_scenario(
+    scenario: "Scenario | str | Path",
+    *,
+    flags: dict[str, Any] | None = None,
+    variables: dict[str, str] | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    notice: Callable[[str], None] | None = None,
+    record: bool = False,
+    **kwargs: Any,
+) -> RunResult:
+    """Run a scenario file: its variables, settings (``flags`` on top), checks and, when asked
+    for with model ``scripted`` or when there is no API key, its script through the stand-in."""
+    from .scenario import Scenario, build_checks, load_scenario, prepared, script_to_turns
+
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    with prepared(scenario, variables) as (rendered, secrets):
+        data = {**rendered.settings_dict(), **{k: v for k, v in (flags or {}).items() if v is not None}}
+        explicit = data.get("model") == "scripted"
+        scripted = explicit or bool(not api_key and not has_api_key() and rendered.script)
+        if scripted and not rendered.script:
+            raise ConfigError(f"{scenario.path}: --model scripted needs a 'script' in the scenario")
+        if scripted:
+            data["model"] = "scripted"
+            if notice and not explicit:
+                notice("no API key ($OPENAI_API_KEY): playing the scenario's script through the stand-in server")
+        try:
+            settings = RunSettings(**data)
+        except ValueError as exc:
+            raise ConfigError(f"{scenario.path}: {exc}") from None
+        meta = {
+            "scenario": {
+                "name": scenario.name,
+                "path": str(scenario.path) if scenario.path else None,
+                "checks": [c.model_dump(mode="json", exclude_none=True) for c in rendered.checks],
+            }
+        }
+        common = dict(checks=build_checks(rendered), secrets=secrets, label=scenario.name,
+                      extra_meta=meta, **kwargs)
+        if not scripted:
+            result = await run_task(settings, api_key=api_key, base_url=base_url, **common)
+        else:
+            from .testing.standin import StandIn
+
+            with StandIn(turns=script_to_turns(rendered.script or []), api_key=SCRIPTED_KEY) as server:
+                result = await run_task(settings, api_key=SCRIPTED_KEY, base_url=server.base_url, **common)
+    if record and result.status == "completed" and result.run_dir:
+        save_recording(Path(result.run_dir), scenario.recording_dir())
+        if notice:
+            notice(f"recording saved to {scenario.recording_dir()}")
+    return result
+
+
+def save_recording(run_dir: Path, target: Path) -> None:
+    """Copy a run folder to ``target``, replacing what was there only once the copy is complete."""
+    import shutil
+
+    staging = target.with_name(f".{target.name}.new")
+    if staging.exists():
+        shutil.rmtree(staging)
+    shutil.copytree(run_dir, staging)
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)

@@ -1,0 +1,184 @@
+"""pytest plugin: scenario files are tests, and fixtures run flows from Python tests.
+
+``*.cua.yaml`` files (and YAML files under a ``scenarios/`` folder) are collected as test items.
+``--cua-mode`` picks how each runs: ``replay`` (the committed recording, no model), ``live`` (the
+model; the script when there is no API key) or ``auto`` (replay when a recording exists, else
+live). A failure shows the step, the reason and the report's path. Works under pytest-xdist:
+every item gets its own run folder, browser and servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from .agent import RunResult
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cua", "computer-use scenarios")
+    group.addoption("--cua-mode", choices=["auto", "replay", "live"], default="auto",
+                    help="replay recordings, run live, or replay when a recording exists (default)")
+    group.addoption("--cua-out", default="runs", help="folder for run folders (default ./runs)")
+    group.addoption("--cua-var", action="append", default=[], metavar="K=V",
+                    help="scenario variable for every scenario (repeatable)")
+
+
+def _is_scenario(path: Path) -> bool:
+    if path.name.endswith(".cua.yaml") or path.name.endswith(".cua.yml"):
+        return True
+    return path.suffix in {".yaml", ".yml"} and path.parent.name == "scenarios"
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if _is_scenario(file_path):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ScenarioFile(pytest.File):
+    def collect(self):
+        from .errors import ConfigError
+        from .scenario import load_scenario
+
+        try:
+            scenario = load_scenario(self.path)
+        except ConfigError as exc:
+            yield BadScenarioItem.from_parent(self, name=self.path.name, message=str(exc))
+            return
+        yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+
+
+class ScenarioFailure(Exception):
+    def __init__(self, result: RunResult, mode: str) -> None:
+        super().__init__(result.reason or result.error or result.status)
+        self.result = result
+        self.mode = mode
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, scenario: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+
+    def _mode(self) -> str:
+        mode = self.config.getoption("cua_mode")
+        if mode == "auto":
+            has_recording = (self.scenario.recording_dir() / "run.json").exists()
+            return "replay" if has_recording else "live"
+        return mode
+
+    def runtest(self) -> None:
+        from .runner import run_scenario
+        from .scenario import parse_vars
+        from .trace.replay import replay_run
+
+        mode = self._mode()
+        variables = parse_vars(self.config.getoption("cua_var"))
+        variables = {k: v for k, v in variables.items() if k in self.scenario.variables}
+        out = Path(self.config.getoption("cua_out"))
+        if mode == "replay":
+            recording = self.scenario.recording_dir()
+            if not (recording / "run.json").exists():
+                pytest.fail(f"no recording at {recording}: record it with 'cua run {self.path} --record'",
+                            pytrace=False)
+            coro = replay_run(recording, scenario_path=self.path, out=out, variables=variables)
+        else:
+            coro = run_scenario(self.scenario, variables=variables, flags={"out": out})
+        result = asyncio.run(coro)
+        self.user_properties.append(("run_dir", result.run_dir))
+        if result.status != "completed":
+            raise ScenarioFailure(result, mode)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
+        if isinstance(excinfo.value, ScenarioFailure):
+            r, lines = excinfo.value.result, []
+            lines.append(f"scenario {self.scenario.name!r} ({excinfo.value.mode}): {r.status}")
+            if r.diverged_at is not None:
+                lines.append(f"  diverged at step {r.diverged_at}")
+            else:
+                lines.append(f"  after step {r.steps}")
+            if r.reason:
+                lines.append(f"  reason: {r.reason}")
+            if r.error:
+                lines.append(f"  error: {r.error}")
+            for check in r.checks:
+                if not check["ok"]:
+                    lines.append(f"  ✗ {check['name']}: {check.get('detail', '')}")
+            if r.run_dir:
+                lines.append(f"  report: {Path(r.run_dir) / 'report.html'}")
+            return "\n".join(lines)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, None, f"scenario: {self.scenario.name}"
+
+
+class BadScenarioItem(pytest.Item):
+    def __init__(self, *, message: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.message = message
+
+    def runtest(self) -> None:
+        pytest.fail(self.message, pytrace=False)
+
+    def reportinfo(self):
+        return self.path, None, self.name
+
+
+# --- Fixtures for Python tests ------------------------------------------------------------------
+
+
+@pytest.fixture
+def cua_run(tmp_path: Path) -> Callable[..., RunResult]:
+    """Run a task from a sync test: ``cua_run(task=..., start_url=..., script=[...])``.
+
+    With ``script`` (a list of scenario script turns) the run plays it through the stand-in server;
+    without, it calls the model configured by the environment (``OPENAI_API_KEY`` ...).
+    Settings are ``RunSettings`` fields; the run folder lands in the test's tmp_path.
+    """
+
+    def run(*, script: list[dict[str, Any]] | None = None, checks: list[dict[str, Any]] | None = None,
+            **settings: Any) -> RunResult:
+        from .config import RunSettings
+        from .runner import SCRIPTED_KEY, run_task
+        from .scenario import CheckSpec, ScenarioCheck, ScriptTurn, script_to_turns
+
+        settings.setdefault("out", tmp_path / "runs")
+        built = [ScenarioCheck(CheckSpec.model_validate(c), Path.cwd()) for c in checks or []]
+        if script is None:
+            return asyncio.run(run_task(RunSettings(**settings), checks=built))
+        from .testing.standin import StandIn
+
+        settings.setdefault("model", "scripted")
+        turns = script_to_turns([ScriptTurn.model_validate(t) for t in script])
+        with StandIn(turns=turns, api_key=SCRIPTED_KEY) as server:
+            return asyncio.run(run_task(RunSettings(**settings), checks=built, api_key=SCRIPTED_KEY,
+                                        base_url=server.base_url))
+
+    return run
+
+
+@pytest.fixture
+def cua_replay(tmp_path: Path) -> Callable[..., RunResult]:
+    """Replay a run folder from a sync test: ``cua_replay(run_dir, start_url=...)``."""
+
+    def replay(run_dir: str | Path, **kwargs: Any) -> RunResult:
+        from .trace.replay import replay_run
+
+        kwargs.setdefault("out", tmp_path / "runs")
+        return asyncio.run(replay_run(run_dir, **kwargs))
+
+    return replay
+
+
+@pytest.fixture
+def cua_demo_url() -> Any:
+    """The bundled demo app served on 127.0.0.1 for the test; yields its base URL."""
+    from .testing.demo_server import serve_demo
+
+    with serve_demo() as server:
+        yield server.base_url

@@ -1,0 +1,348 @@
+"""Replay a recorded run with no model, healing it when the UI drifted.
+
+Before each coordinate action the recorded anchor is verified against the live screen: the same
+element under the point (browser), else the element found again by its selector, test id or
+text, else the recorded image crop found in the new screenshot. A moved target is acted on at its
+new place and the step counts as healed. When nothing is found the replay stops as ``diverged``
+(showing expected and actual screens) or, with ``heal="model"``, hands the rest to the model.
+Recorded ``wait`` actions become readiness waits: delays are never replayed raw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import ExitStack
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from ..actions import Action, Click, DoubleClick, Drag, Move, Scroll, Wait, parse_action
+from ..agent import EXIT_CODES, Agent, ResponsesLike, RunResult, SafetyPolicy
+from ..config import RunSettings
+from ..environments.base import Environment
+from ..errors import ConfigError, CuaError
+from ..redact import Redactor
+from .anchors import capture_anchor
+from .matching import find_crop
+from .recorder import RunTrace, new_run_dir, read_run
+
+HealMode = Literal["none", "model"]
+
+
+class Diverged(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _same_element(now: dict[str, Any] | None, recorded: dict[str, Any]) -> bool:
+    if not now:
+        return False
+    for key in ("testid", "id"):
+        if recorded.get(key):
+            return now.get(key) == recorded[key]
+    return now.get("selector") == recorded.get("selector") and now.get("text") == recorded.get("text")
+
+
+def _moved(action: Action, dx: int, dy: int) -> Action:
+    if isinstance(action, Drag):
+        path = [{"x": p.x + dx, "y": p.y + dy} for p in action.path]
+        return action.model_copy(update={"path": [type(action.path[0])(**p) for p in path]})
+    return action.model_copy(update={"x": action.x + dx, "y": action.y + dy})  # type: ignore[attr-defined]
+
+
+class Replayer:
+    def __init__(
+        self,
+        source: Path,
+        env: Environment,
+        settings: RunSettings,
+        trace: RunTrace,
+        redactor: Redactor,
+        *,
+        on_step: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.env = env
+        self.settings = settings
+        self.trace = trace
+        self.redactor = redactor
+        self.on_step = on_step
+        self.result = RunResult(status="running", healed=0, diverged_at=None)
+        self.last_png = b""
+        self.last_screen: str | None = None
+
+    async def _screenshot(self) -> bytes:
+        self.last_png = await self.env.screenshot()
+        self.last_screen = self.trace.save_screenshot(self.last_png)
+        return self.last_png
+
+    async def relocate(self, action: Action, anchor: dict[str, Any] | None) -> tuple[Action, dict[str, Any] | None]:
+        """The action to run now, and how it was healed (None when the target had not moved)."""
+        if not anchor:
+            return action, None
+        x, y = anchor["x"], anchor["y"]
+        element = anchor.get("element")
+        locate = getattr(self.env, "locate", None)
+        if element and locate is not None:
+            if _same_element(await self.env.anchor(x, y), element):
+                return action, None
+            found = await locate(element)
+            if found is not None:
+                box = element.get("box") or {}
+                # Keep the point's offset inside the element (a click near a field's edge stays there).
+                ox = x - (box.get("x", x) + box.get("width", 0) / 2) if box else 0
+                oy = y - (box.get("y", y) + box.get("height", 0) / 2) if box else 0
+                nx, ny = round(found[0] + ox), round(found[1] + oy)
+                return _moved(action, nx - x, ny - y), {"from": [x, y], "to": [nx, ny], "by": "element"}
+        crop = anchor.get("crop")
+        if crop and (self.source / crop).exists():
+            match = find_crop((self.source / crop).read_bytes(), self.last_png)
+            if match is not None:
+                box = anchor.get("crop_box") or {}
+                cx = box.get("x", x - 24) + box.get("width", 48) // 2
+                cy = box.get("y", y - 24) + box.get("height", 48) // 2
+                dx, dy = match.x - cx, match.y - cy
+                if abs(dx) <= 2 and abs(dy) <= 2:
+                    return action, None
+                return _moved(action, dx, dy), {"from": [x, y], "to": [x + dx, y + dy], "by": "image"}
+        if element or crop:
+            what = element.get("name") or element.get("selector") if element else f"the image at ({x}, {y})"
+            raise Diverged(f"could not find {what!r} on the screen")
+        return action, None
+
+    async def replay(self, steps: list[dict[str, Any]]) -> None:
+        await self.env.settle()
+        await self._screenshot()
+        self.trace.update(initial_screen=self.last_screen)
+        for recorded in steps:
+            if recorded.get("final") and not recorded.get("actions"):
+                self.result.steps += 1
+                self.result.final_text = recorded.get("text") or ""
+                self.trace.append_step({"step": self.result.steps, "source_step": recorded.get("step"),
+                                        "final": True, "text": recorded.get("text"), "replay": True,
+                                        "screen_before": self.last_screen, "items": recorded.get("items")})
+                continue
+            if not recorded.get("actions") and not recorded.get("functions"):
+                continue
+            self.result.steps += 1
+            step = {
+                "step": self.result.steps,
+                "source_step": recorded.get("step"),
+                "elapsed_s": round(self.trace.elapsed(), 3),
+                "screen_before": self.last_screen,
+                "reasoning": recorded.get("reasoning"),
+                "text": recorded.get("text"),
+                "actions": [],
+                "functions": [],
+                "replay": True,
+            }
+            try:
+                await self._replay_step(recorded, step)
+            except Diverged as exc:
+                expected = recorded.get("screen_before")
+                step["diverged"] = {
+                    "reason": exc.reason,
+                    "expected_screen": self._copy_screen(expected),
+                    "actual_screen": self.last_screen,
+                }
+                self.trace.append_step(step)
+                self.result.status, self.result.diverged_at = "diverged", self.result.steps
+                self.result.reason = f"diverged at step {self.result.steps}: {exc.reason}"
+                return
+            self.trace.append_step(step)
+            self.trace.update(steps=self.result.steps, healed=self.result.healed)
+            if self.on_step:
+                self.on_step(step)
+        self.result.status = "completed"
+
+    async def _replay_step(self, recorded: dict[str, Any], step: dict[str, Any]) -> None:
+        for entry in recorded.get("actions") or []:
+            raw = self.redactor.obj(entry["action"])
+            if raw.get("type") == "text" or raw.get("type") == "type":
+                raw["text"] = self.redactor.unmask(raw.get("text", ""))
+            action = parse_action(raw, where=f"recorded step {recorded.get('step')}")
+            if isinstance(action, Wait):
+                await self.env.settle()
+                step["actions"].append({"action": entry["action"], "ms": 0, "settled": True})
+                continue
+            record: dict[str, Any] = {"action": entry["action"]}
+            if isinstance(action, (Click, DoubleClick, Drag, Move, Scroll)):
+                await self.env.settle()
+                await self._screenshot()
+                action, healed = await self.relocate(action, entry.get("anchor"))
+                if healed:
+                    self.result.healed = (self.result.healed or 0) + 1
+                    record["healed"] = healed
+                x, y = action.points()[0]
+                record["anchor"] = await capture_anchor(self.env, self.trace, self.last_png, x, y)
+            t0 = time.monotonic()
+            await self.env.execute(action)
+            record["ms"] = round((time.monotonic() - t0) * 1000)
+            step["actions"].append(record)
+        for call in recorded.get("functions") or []:
+            step["functions"].append(await self._replay_function(call))
+        t0 = time.monotonic()
+        await self.env.settle()
+        await self._screenshot()
+        step["settle_ms"] = round((time.monotonic() - t0) * 1000)
+        step["screen_after"] = self.last_screen
+        step["url"] = await self.env.current_url()
+
+    async def _replay_function(self, call: dict[str, Any]) -> dict[str, Any]:
+        import json
+
+        method = getattr(self.env, call["name"], None) if call["name"] in {"goto", "back", "forward"} else None
+        if method is None:
+            return {**call, "output": "not replayed (not a built-in navigation function)"}
+        args = json.loads(call.get("arguments") or "{}")
+        output = await method(**args)
+        return {**call, "output": "" if output is None else str(output)}
+
+    def _copy_screen(self, rel: str | None) -> str | None:
+        if not rel or not (self.source / rel).exists():
+            return None
+        return self.trace.save_screenshot((self.source / rel).read_bytes())
+
+
+async def replay_target(target: str | Path, **kwargs: Any) -> RunResult:
+    """Replay a run folder, or the recording of a scenario file."""
+    path = Path(target)
+    if path.suffix in {".yaml", ".yml"}:
+        from ..scenario import load_scenario
+
+        scenario = load_scenario(path)
+        recording = scenario.recording_dir()
+        if not (recording / "run.json").exists():
+            raise ConfigError(f"{path}: no recording at {recording}; make one with 'cua run {path} --record'")
+        return await replay_run(recording, scenario_path=path, **kwargs)
+    return await replay_run(path, **kwargs)
+
+
+async def replay_run(
+    run_dir: str | Path,
+    *,
+    start_url: str | None = None,
+    heal: HealMode = "none",
+    update: bool = False,
+    out: str | Path | None = None,
+    variables: dict[str, str] | None = None,
+    scenario_path: str | Path | None = None,
+    env: Environment | None = None,
+    client: ResponsesLike | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+    write_report: bool = True,
+) -> RunResult:
+    """Replay ``run_dir``; returns a result with ``healed`` and ``diverged_at`` set.
+
+    When the run came from a scenario whose file still exists, its variables, served folder and
+    checks are taken from the file (so a replay serves the app again and passes the same checks).
+    """
+    source = Path(run_dir)
+    meta, steps = read_run(source)
+    scenario_meta = meta.get("scenario") or {}
+    path = scenario_path or scenario_meta.get("path")
+    with ExitStack() as stack:
+        checks: list[Any] = []
+        secrets: dict[str, str] = dict(variables or {})
+        settings_data = {k: v for k, v in (meta.get("settings") or {}).items() if k != "tool_format"}
+        if path and Path(path).exists():
+            from ..scenario import build_checks, load_scenario, prepared
+
+            rendered, secrets = stack.enter_context(prepared(load_scenario(path), variables))
+            checks = build_checks(rendered)
+            if rendered.start_url:
+                settings_data["start_url"] = rendered.start_url
+        elif scenario_meta.get("checks"):
+            from ..scenario import CheckSpec, ScenarioCheck
+
+            checks = [ScenarioCheck(CheckSpec.model_validate(c), Path.cwd()) for c in scenario_meta["checks"]]
+        if start_url:
+            settings_data["start_url"] = start_url
+        settings_data["out"] = str(out or "runs")
+        try:
+            settings = RunSettings(**settings_data)
+        except ValueError as exc:
+            raise ConfigError(f"{source}/run.json: unusable settings ({exc})") from None
+        return await _replay(source, meta, steps, settings, checks, Redactor(secrets), heal=heal,
+                             update=update, env=env, client=client, api_key=api_key,
+                             base_url=base_url, on_step=on_step, write_report=write_report)
+
+
+async def _replay(source: Path, meta: dict[str, Any], steps: list[dict[str, Any]], settings: RunSettings,
+                  checks: list[Any], redactor: Redactor, *, heal: HealMode, update: bool,
+                  env: Environment | None, client: ResponsesLike | None, api_key: str | None,
+                  base_url: str | None, on_step, write_report: bool) -> RunResult:
+    from ..runner import _write_report, finish, redacted, run_checks
+
+    if heal == "model" and client is None:
+        from ..responses.client import ClientConfig, ResponsesClient
+
+        config = ClientConfig.from_env(api_key=api_key, base_url=base_url)
+        redactor.add("OPENAI_API_KEY", config.api_key)
+        client = ResponsesClient(config)
+    if env is None:
+        from ..environments.factory import make_environment
+
+        env = make_environment(settings)
+
+    new_dir = new_run_dir(settings.out or "runs", f"replay-{meta.get('task') or source.name}")
+    trace = RunTrace(new_dir, redactor)
+    trace.update(
+        kind="replay", task=meta.get("task"), settings=settings.public(), source_run=str(source),
+        scenario=meta.get("scenario"),
+        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    started = time.monotonic()
+    replayer = Replayer(source, env, settings, trace, redactor, on_step=redacted(on_step, redactor))
+    result = replayer.result
+    result.run_dir = str(new_dir)
+    try:
+        try:
+            async with env:
+                await replayer.replay(steps)
+                if result.status == "diverged" and heal == "model" and client is not None:
+                    await _heal_with_model(replayer, client, settings, trace, on_step)
+                if result.status == "completed" and checks:
+                    await run_checks(checks, env, result, trace)
+                result.final_url = await env.current_url()
+        except CuaError as exc:
+            result.status, result.error, result.exit_code = "error", str(exc), exc.exit_code
+        except asyncio.CancelledError:
+            result.status, result.reason = "interrupted", "interrupted by the user"
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        if result.status != "error":
+            result.exit_code = EXIT_CODES.get(result.status, 1)
+    finally:
+        if client is not None and hasattr(client, "aclose"):
+            await client.aclose()
+        finish(trace, result, started, final_screen=replayer.last_screen)
+        if write_report:
+            _write_report(new_dir)
+    if update and result.status == "completed":
+        from ..runner import save_recording
+
+        save_recording(new_dir, source)
+    return result
+
+
+async def _heal_with_model(replayer: Replayer, client: ResponsesLike, settings: RunSettings,
+                           trace: RunTrace, on_step) -> None:
+    """Give the rest of the run to the model, with the original task, from the current screen."""
+    result = replayer.result
+    agent = Agent(client, replayer.env, settings, trace=trace, safety=SafetyPolicy(settings.safety), on_step=on_step)
+    agent.result.steps = result.steps
+    task = (f"{settings.task}\n\n(An earlier attempt got part of the way; continue from the "
+            "current screen.)")
+    agent_result = await agent.run(task)
+    result.steps = agent_result.steps
+    result.usage = agent_result.usage
+    result.status, result.final_text = agent_result.status, agent_result.final_text
+    result.error, result.reason = agent_result.error, agent_result.reason or result.reason
+    result.exit_code = agent_result.exit_code
+    replayer.last_screen = agent.last_screen
