@@ -236,7 +236,6 @@ class Agent:
         self.on_event = on_event
         self.result = RunResult(status="running")
         self.last_screen: str | None = None  # run-relative path of the newest screenshot
-        self._last_png: bytes = b""
 
     def _tools(self) -> list[dict[str, Any]]:
         s = self.settings
@@ -245,7 +244,6 @@ class Agent:
 
     async def _screenshot(self) -> tuple[bytes, str | None]:
         png = await self.env.screenshot()
-        self._last_png = png
         rel = self.trace.save_screenshot(png) if self.trace else None
         return png, rel
 
@@ -412,7 +410,7 @@ class Agent:
         return record
 
     async def _anchor(self, x: int, y: int) -> dict[str, Any] | None:
-        return await capture_anchor(self.env, self.trace, self._last_png, x, y)
+        return await capture_anchor(self.env, x, y)
 
 
 def _usage_dict(usage: Any) -> dict[str, int] | None:

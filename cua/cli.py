@@ -366,7 +366,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_async(handlers[args.command](args))
     except CuaError as exc:
         if getattr(args, "json", False):
-            print(json.dumps({"status": "error", "error": str(exc), "exit_code": exc.exit_code}))
+            print(json.dumps({
+                "status": "error", "steps": 0, "final_text": "", "final_url": None, "run_dir": None,
+                "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0},
+                "error": str(exc), "exit_code": exc.exit_code,
+            }))
         print(f"cua: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

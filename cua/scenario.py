@@ -107,10 +107,15 @@ class CheckSpec(_Strict):
     def label(self) -> str:
         if self.name:
             return self.name
-        value = getattr(self, self.kind)
-        if isinstance(value, BaseModel):
-            value = value.model_dump(exclude_none=True)
-        return f"{self.kind} {value}"
+        kind = self.kind
+        if kind == "selector":
+            sel = self.selector
+            text = f" with text {sel.has_text!r}" if sel.has_text is not None else ""
+            return f"{sel.selector} {'is visible' if sel.state == 'visible' else 'exists'}{text}"
+        if kind == "screenshot":
+            r = self.screenshot.region
+            return f"screenshot {r.width}x{r.height}+{r.x}+{r.y} matches {self.screenshot.baseline}"
+        return f"{kind.replace('_', ' ')} {getattr(self, kind)!r}"
 
 
 class ScriptTurn(_Strict):
@@ -360,7 +365,7 @@ class ScenarioCheck:
             text = (await locator.inner_text()).strip()
             if spec.has_text not in text:
                 return False, f"{spec.selector} has text {text[:80]!r}"
-        return True, f"{spec.selector} is {spec.state}"
+        return True, f"{spec.selector} {'is visible' if spec.state == 'visible' else 'exists'}"
 
     async def _screenshot(self, env, result, trace, out):
         from PIL import Image, ImageChops, ImageStat

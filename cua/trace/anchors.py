@@ -2,7 +2,9 @@
 
 Two kinds, tried in this order on replay: the element (browser only: selector, test id, role and
 name, text, box) and, in every environment, a small image crop around the point matched against
-the new screenshot.
+the new screenshot. The crop is not stored: it is cut at replay time from the screenshot the model
+saw (the step's ``screen_before``), which the run folder already holds — so recording an anchor
+costs one element lookup and no image work on the loop's hot path.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..environments.base import Environment
-    from .recorder import RunTrace
 
 CROP_HALF = 24  # a 48×48 crop: big enough to be distinctive, small enough to search fast
 
@@ -30,15 +31,9 @@ def crop_around(png: bytes, x: int, y: int, half: int = CROP_HALF) -> tuple[byte
     return out.getvalue(), {"x": left, "y": top, "width": right - left, "height": bottom - top}
 
 
-async def capture_anchor(
-    env: "Environment", trace: "RunTrace | None", screen_png: bytes, x: int, y: int
-) -> dict[str, Any]:
+async def capture_anchor(env: "Environment", x: int, y: int) -> dict[str, Any]:
     anchor: dict[str, Any] = {"x": x, "y": y}
     element = await env.anchor(x, y)
     if element:
         anchor["element"] = element
-    if screen_png and trace is not None:
-        crop, box = crop_around(screen_png, x, y)
-        anchor["crop"] = trace.save_crop(crop)
-        anchor["crop_box"] = box
     return anchor

@@ -1,8 +1,10 @@
 """The one place that writes run folders.
 
-A run folder is safe against a crash at any moment: ``run.json`` is replaced atomically,
-``steps.jsonl`` is appended and flushed (and fsynced) once per step, and screenshots are written
-before the step that names them. A folder left by a killed run therefore holds every completed
+A run folder is safe against a crash of the process at any moment (SIGKILL included):
+``run.json`` is replaced atomically, ``steps.jsonl`` is appended and flushed once per step, and
+screenshots are written before the step that names them. (No fsync per step: it would cost
+milliseconds on every step to guard against a power cut, which is not what traces are for;
+``close()`` syncs once at the end.) A folder left by a killed run therefore holds every completed
 step, and every reader (report, replay) accepts a ``run.json`` still marked ``running``.
 
 Layout::
@@ -10,7 +12,6 @@ Layout::
     run.json        settings (no secrets), status, usage, timings, checks, result
     steps.jsonl     one JSON object per model turn (see ``StepRecord``)
     screens/        PNG screenshots, stored once each, named by content hash
-    crops/          small PNG crops around each coordinate action's point (anchors)
     report.html     written at the end of every run and replay
 
 run.json fields: ``schema``, ``kind`` ("run" | "replay"), ``status`` ("running" until the end, then
@@ -34,7 +35,7 @@ A steps.jsonl line (one model turn; replays write the same shape with ``replay``
     text            assistant message text
     safety_checks   [{id, code, message, decision: acknowledged | denied}]
     actions         [{action: {type, x, y, ...as the model sent it}, ms, anchor?: {x, y,
-                      element?: {tag, role, name, text, id, testid, selector, box}, crop, crop_box},
+                      element?: {tag, role, name, text, id, testid, selector, box}},
                       healed?: {from: [x, y], to: [x, y], by: "element" | "image"}}]
     functions       [{name, arguments, output, ms}]
     settle_ms       time from the last action to the screenshot answering it
@@ -84,8 +85,6 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -123,23 +122,16 @@ class RunTrace:
             self._known_screens.add(digest)
         return rel
 
-    def save_crop(self, png: bytes) -> str:
-        digest = hashlib.sha256(png).hexdigest()[:16]
-        (self.dir / "crops").mkdir(exist_ok=True)
-        rel = f"crops/{digest}.png"
-        if not (self.dir / rel).exists():
-            _write_atomic(self.dir / rel, png)
-        return rel
-
     # -- steps -----------------------------------------------------------------------------------
     def append_step(self, record: dict[str, Any]) -> None:
         line = json.dumps(self.redactor.obj(record), ensure_ascii=False, default=str)
         self._steps.write(line + "\n")
         self._steps.flush()
-        os.fsync(self._steps.fileno())
 
     def close(self) -> None:
         if not self._steps.closed:
+            self._steps.flush()
+            os.fsync(self._steps.fileno())
             self._steps.close()
 
 

@@ -23,7 +23,7 @@ from ..config import RunSettings
 from ..environments.base import Environment
 from ..errors import ConfigError, CuaError
 from ..redact import Redactor
-from .anchors import capture_anchor
+from .anchors import capture_anchor, crop_around
 from .matching import find_crop
 from .recorder import RunTrace, new_run_dir, read_run
 
@@ -78,7 +78,8 @@ class Replayer:
         self.last_screen = self.trace.save_screenshot(self.last_png)
         return self.last_png
 
-    async def relocate(self, action: Action, anchor: dict[str, Any] | None) -> tuple[Action, dict[str, Any] | None]:
+    async def relocate(self, action: Action, anchor: dict[str, Any] | None,
+                       seen: str | None = None) -> tuple[Action, dict[str, Any] | None]:
         """The action to run now, and how it was healed (None when the target had not moved)."""
         if not anchor:
             return action, None
@@ -96,13 +97,13 @@ class Replayer:
                 oy = y - (box.get("y", y) + box.get("height", 0) / 2) if box else 0
                 nx, ny = round(found[0] + ox), round(found[1] + oy)
                 return _moved(action, nx - x, ny - y), {"from": [x, y], "to": [nx, ny], "by": "element"}
-        crop = anchor.get("crop")
-        if crop and (self.source / crop).exists():
-            match = find_crop((self.source / crop).read_bytes(), self.last_png)
+        crop = None
+        if seen and (self.source / seen).exists():
+            crop, box = crop_around((self.source / seen).read_bytes(), x, y)
+        if crop:
+            match = find_crop(crop, self.last_png)
             if match is not None:
-                box = anchor.get("crop_box") or {}
-                cx = box.get("x", x - 24) + box.get("width", 48) // 2
-                cy = box.get("y", y - 24) + box.get("height", 48) // 2
+                cx, cy = box["x"] + box["width"] // 2, box["y"] + box["height"] // 2
                 dx, dy = match.x - cx, match.y - cy
                 if abs(dx) <= 2 and abs(dy) <= 2:
                     return action, None
@@ -171,12 +172,12 @@ class Replayer:
             if isinstance(action, (Click, DoubleClick, Drag, Move, Scroll)):
                 await self.env.settle()
                 await self._screenshot()
-                action, healed = await self.relocate(action, entry.get("anchor"))
+                action, healed = await self.relocate(action, entry.get("anchor"), recorded.get("screen_before"))
                 if healed:
                     self.result.healed = (self.result.healed or 0) + 1
                     record["healed"] = healed
                 x, y = action.points()[0]
-                record["anchor"] = await capture_anchor(self.env, self.trace, self.last_png, x, y)
+                record["anchor"] = await capture_anchor(self.env, x, y)
             t0 = time.monotonic()
             await self.env.execute(action)
             record["ms"] = round((time.monotonic() - t0) * 1000)
