@@ -1,0 +1,789 @@
+"""A Chromium browser driven through Playwright.
+
+The model's coordinates are CSS pixels of the viewport (the viewport is the display); screenshots
+come back at exactly the display size whatever the device scale factor. Actions and screenshots
+follow the newest tab. A domain policy, when one is given, is enforced on the network layer for
+every request of every page, frame and popup, redirects included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+from contextlib import asynccontextmanager
+from html import escape as html_escape
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable
+from urllib.parse import urljoin, urlsplit
+
+from ..actions import ScreenTransform, Size
+from ..errors import EnvironmentError_, ModelOutputError
+from .base import DEFAULT_WAIT_MS, Environment
+from .keys_browser import chord_keys, is_text_only
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, BrowserContext, Page, Playwright, Request, Route
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ARGS = (
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+INSTALL_HINT = (
+    "install Chromium with `make setup` or `apt-get install chromium`, "
+    "or point CUA_CHROMIUM at a Chromium or Chrome executable"
+)
+_BUTTONS = {"left": "left", "right": "right", "wheel": "middle"}
+_DRAG_STEPS = 5  # intermediate mouse moves between two drag points, so pages see a real path
+_CONNECT_TIMEOUT_MS = 15_000
+_ACTION_TIMEOUT_MS = 15_000
+
+# settle(): caps, so a page that never goes quiet costs a bounded time per step.
+SETTLE_CAP_S = 5.0
+NETWORK_QUIET_S = 0.1  # the network must have been idle this long
+FRAME_CAP_S = 0.6  # give up waiting for two identical frames (animations) after this
+_TICK_TIMEOUT_S = 0.25  # a hidden tab does not render frames
+# Requests older than this are long-lived (polling, streaming) and no longer waited for.
+_LONG_REQUEST_S = SETTLE_CAP_S
+_UNWAITED_TYPES = frozenset({"websocket", "eventsource", "media"})
+
+
+def find_chromium(explicit: str | None = None) -> str | None:
+    """The Chromium to launch: argument, ``CUA_CHROMIUM``, the system's, or None for Playwright's."""
+    for source, path in (("chromium_path", explicit), ("CUA_CHROMIUM", os.environ.get("CUA_CHROMIUM"))):
+        if path:
+            found = path if os.path.isfile(path) else shutil.which(path)
+            if not found:
+                raise EnvironmentError_(f"{source} {path!r} does not exist; {INSTALL_HINT}")
+            return found
+    if os.path.isfile("/usr/bin/chromium"):
+        return "/usr/bin/chromium"
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def _domain(entry: str) -> str:
+    """``https://Example.com:8080/x`` / ``*.example.com`` / ``.example.com`` → ``example.com``."""
+    entry = entry.strip().lower()
+    if "://" in entry:
+        entry = urlsplit(entry).hostname or ""
+    else:
+        entry = entry.split("/", 1)[0]
+        if entry.startswith("["):
+            entry = entry[1:].split("]", 1)[0]
+        elif entry.count(":") == 1:
+            entry = entry.split(":", 1)[0]
+    return entry.lstrip("*").lstrip(".")
+
+
+class DomainPolicy:
+    """Allow and block lists of domains; a domain covers its subdomains; blocking wins."""
+
+    ALWAYS_ALLOWED_SCHEMES = frozenset({"data", "blob", "about"})
+
+    def __init__(self, allow: Iterable[str] = (), block: Iterable[str] = ()) -> None:
+        self.allow = tuple(d for d in map(_domain, allow) if d)
+        self.block = tuple(d for d in map(_domain, block) if d)
+
+    def __bool__(self) -> bool:
+        return bool(self.allow or self.block)
+
+    @staticmethod
+    def _covers(domains: tuple[str, ...], host: str) -> bool:
+        return any(host == d or host.endswith("." + d) for d in domains)
+
+    def blocked_reason(self, url: str) -> str | None:
+        """Why ``url`` may not be requested, or None when it may."""
+        parts = urlsplit(url)
+        if parts.scheme in self.ALWAYS_ALLOWED_SCHEMES:
+            return None
+        host = (parts.hostname or "").lower()
+        if self._covers(self.block, host):
+            return "block list"
+        if self.allow and not self._covers(self.allow, host):
+            return "not in allow list"
+        return None
+
+
+def _redirect_stub(target: str) -> str:
+    url = html_escape(target, quote=True)
+    return (
+        f'<!doctype html><meta http-equiv="refresh" content="0;url={url}">'
+        f"<script>location.replace({_js_string(target)})</script>"
+    )
+
+
+def _js_string(text: str) -> str:
+    return json.dumps(text).replace("<", "\\u003c")
+
+
+def _css_string(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\a ")
+    return f'"{escaped}"'
+
+
+# What is under a point, and a description of an element, computed in the page. ``describe`` is
+# shared by anchor() and by locate()'s check that a selector still finds the same kind of element.
+_DESCRIBE_JS = r"""
+const INTERACTIVE = 'a[href],button,input,select,textarea,summary,label,[role=button],[role=link],'
+  + '[role=checkbox],[role=radio],[role=tab],[role=menuitem],[role=option],[role=switch],'
+  + '[role=textbox],[role=combobox],[role=treeitem],[contenteditable=""],[contenteditable=true]';
+const clean = (s) => (s || '').replace(/\s+/g, ' ').trim().slice(0, 80);
+const stableId = (id) => !!id && !/\d{4,}|^\d|:/.test(id);
+function implicitRole(el) {
+  const tag = el.tagName.toLowerCase();
+  if (tag === 'a') return el.hasAttribute('href') ? 'link' : '';
+  if (tag === 'button' || tag === 'summary') return 'button';
+  if (tag === 'select') return el.multiple || el.size > 1 ? 'listbox' : 'combobox';
+  if (tag === 'img') return el.getAttribute('alt') === '' ? 'presentation' : 'img';
+  if (/^h[1-6]$/.test(tag)) return 'heading';
+  if (tag === 'input') {
+    const t = (el.getAttribute('type') || 'text').toLowerCase();
+    if (['button', 'submit', 'reset', 'image'].includes(t)) return 'button';
+    return {checkbox: 'checkbox', radio: 'radio', range: 'slider', number: 'spinbutton',
+            search: 'searchbox', hidden: ''}[t] ?? 'textbox';
+  }
+  return {textarea: 'textbox', nav: 'navigation', main: 'main', ul: 'list', ol: 'list',
+          li: 'listitem', table: 'table', tr: 'row', td: 'cell', th: 'columnheader',
+          form: 'form', dialog: 'dialog', option: 'option', header: 'banner',
+          footer: 'contentinfo', aside: 'complementary', progress: 'progressbar'}[tag] || '';
+}
+function accessibleName(el) {
+  const aria = el.getAttribute('aria-label');
+  if (clean(aria)) return clean(aria);
+  const by = el.getAttribute('aria-labelledby');
+  if (by) {
+    const text = by.split(/\s+/).map((id) => document.getElementById(id)).filter(Boolean)
+      .map((n) => n.innerText || n.textContent).join(' ');
+    if (clean(text)) return clean(text);
+  }
+  if (el.labels && el.labels.length) {
+    const text = Array.from(el.labels).map((l) => l.innerText || l.textContent).join(' ');
+    if (clean(text)) return clean(text);
+  }
+  for (const attr of ['alt', 'title', 'placeholder']) {
+    if (clean(el.getAttribute(attr))) return clean(el.getAttribute(attr));
+  }
+  if (el.tagName === 'INPUT' && ['button', 'submit', 'reset'].includes(el.type)) return clean(el.value);
+  return clean(el.innerText || el.textContent);
+}
+function selectorPath(el) {
+  const parts = [];
+  for (let node = el; node && node.nodeType === 1; node = node.parentElement) {
+    const root = node.getRootNode();
+    if (stableId(node.id) && root.querySelectorAll('#' + CSS.escape(node.id)).length === 1) {
+      parts.unshift('#' + CSS.escape(node.id));
+      break;
+    }
+    const testId = node.getAttribute('data-testid');
+    const byTestId = testId && `[data-testid="${CSS.escape(testId)}"]`;
+    if (byTestId && root.querySelectorAll(byTestId).length === 1) {
+      parts.unshift(byTestId);
+      break;
+    }
+    const tag = node.tagName.toLowerCase();
+    if (tag === 'html' || tag === 'body') {
+      parts.unshift(tag);
+      break;
+    }
+    let index = 1;
+    for (let s = node.previousElementSibling; s; s = s.previousElementSibling) {
+      if (s.tagName === node.tagName) index++;
+    }
+    parts.unshift(`${tag}:nth-of-type(${index})`);
+  }
+  return parts.join(' > ');
+}
+function describe(el) {
+  const r = el.getBoundingClientRect();
+  return {
+    tag: el.tagName.toLowerCase(),
+    role: el.getAttribute('role') || implicitRole(el),
+    name: accessibleName(el),
+    text: clean(el.innerText || el.textContent || el.value),
+    id: el.id || null,
+    testid: el.getAttribute('data-testid'),
+    selector: selectorPath(el),
+    box: {x: r.x, y: r.y, width: r.width, height: r.height},
+  };
+}
+"""
+_ANCHOR_JS = (
+    "([x, y]) => {"
+    + _DESCRIBE_JS
+    + """
+  let el = document.elementFromPoint(x, y);
+  while (el && el.shadowRoot) {
+    const inner = el.shadowRoot.elementFromPoint(x, y);
+    if (!inner || inner === el) break;
+    el = inner;
+  }
+  if (!el) return null;
+  return describe(el.closest(INTERACTIVE) || el);
+}"""
+)
+_DESCRIBE_ELEMENT_JS = "(el) => {" + _DESCRIBE_JS + " return describe(el); }"
+_FRAME_TICK_JS = "() => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)))"
+
+
+class BrowserEnvironment(Environment):
+    """Chromium through Playwright: launched locally, or attached over CDP or a Playwright server."""
+
+    kind = "browser"
+
+    def __init__(
+        self,
+        *,
+        display: Size = Size(1024, 768),
+        start_url: str | None = None,
+        headless: bool = True,
+        device_scale_factor: float = 1,
+        chromium_path: str | None = None,
+        cdp_url: str | None = None,
+        ws_endpoint: str | None = None,
+        allow_domains: Iterable[str] = (),
+        block_domains: Iterable[str] = (),
+        wait_ms: int = DEFAULT_WAIT_MS,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        launch_args: Iterable[str] = (),
+    ) -> None:
+        if cdp_url and ws_endpoint:
+            raise EnvironmentError_("give either cdp_url or ws_endpoint, not both")
+        self.display = display
+        self.start_url = start_url
+        self.headless = headless
+        self.device_scale_factor = device_scale_factor
+        self.chromium_path = chromium_path
+        self.cdp_url = cdp_url
+        self.ws_endpoint = ws_endpoint
+        self.policy = DomainPolicy(allow_domains, block_domains)
+        self.wait_ms = wait_ms
+        self.on_event = on_event
+        self.launch_args = tuple(launch_args)
+        # The viewport is the display, so model space and CSS pixels coincide; the transform
+        # still carries every coordinate so there is one place to change if that ever differs.
+        self.transform = ScreenTransform(model=display, screen=display)
+
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+        self._context: BrowserContext | None = None
+        self._pages: list[Page] = []  # opening order; the last one is the one we drive
+        self._front: Page | None = None
+        self._inflight: dict[Request, float] = {}
+        self._last_network = 0.0
+        self._network_changed = asyncio.Event()
+        self._last_frame: bytes | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        from playwright.async_api import Error as PlaywrightError
+        from playwright.async_api import async_playwright
+
+        try:
+            self._playwright = await async_playwright().start()
+            self._browser = await self._open_browser(self._playwright)
+            self._context = await self._browser.new_context(
+                viewport={"width": self.display.width, "height": self.display.height},
+                device_scale_factor=self.device_scale_factor,
+                # Service workers answer requests that context.route() would never see.
+                service_workers="block" if self.policy else "allow",
+            )
+            self._context.set_default_timeout(_ACTION_TIMEOUT_MS)
+            self._context.on("page", self._on_page)
+            self._context.on("request", self._on_request)
+            self._context.on("requestfinished", self._on_request_done)
+            self._context.on("requestfailed", self._on_request_done)
+            if self.policy:
+                await self._context.route("**/*", self._route)
+            page = await self._context.new_page()
+            self._on_page(page)
+            if self.start_url:
+                await self.goto(self.start_url)
+        except BaseException as exc:
+            await self.stop()
+            if isinstance(exc, EnvironmentError_):
+                raise
+            if isinstance(exc, PlaywrightError):
+                raise EnvironmentError_(f"the browser could not be started: {_first_line(exc)}") from None
+            raise
+
+    async def _open_browser(self, pw: Playwright) -> Browser:
+        from playwright.async_api import Error as PlaywrightError
+
+        if self.cdp_url:
+            try:
+                return await pw.chromium.connect_over_cdp(self.cdp_url, timeout=_CONNECT_TIMEOUT_MS)
+            except PlaywrightError as exc:
+                raise EnvironmentError_(
+                    f"could not connect to the browser over CDP at {self.cdp_url}: {_first_line(exc)}"
+                ) from None
+        if self.ws_endpoint:
+            try:
+                return await pw.chromium.connect(self.ws_endpoint, timeout=_CONNECT_TIMEOUT_MS)
+            except PlaywrightError as exc:
+                raise EnvironmentError_(
+                    f"could not connect to the Playwright browser server at {self.ws_endpoint}: "
+                    f"{_first_line(exc)}"
+                ) from None
+        path = find_chromium(self.chromium_path)
+        args = [*DEFAULT_ARGS, *self.launch_args]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            args.append("--no-sandbox")  # Chromium refuses to run its sandbox as root
+        try:
+            return await pw.chromium.launch(executable_path=path, headless=self.headless, args=args)
+        except PlaywrightError as exc:
+            where = path or "Playwright's own Chromium"
+            raise EnvironmentError_(
+                f"could not launch Chromium ({where}): {_first_line(exc)}; {INSTALL_HINT}"
+            ) from None
+
+    async def stop(self) -> None:
+        context, browser, pw = self._context, self._browser, self._playwright
+        self._context = self._browser = self._playwright = None
+        self._pages.clear()
+        self._front = None
+        self._inflight.clear()
+        for closing in (context, browser):
+            if closing is not None:
+                try:
+                    await closing.close()
+                except Exception as exc:  # already gone: nothing left to release
+                    log.debug("closing %r failed: %s", closing, exc)
+        if pw is not None:
+            try:
+                await pw.stop()
+            except Exception as exc:
+                log.debug("stopping Playwright failed: %s", exc)
+
+    # --- tabs -----------------------------------------------------------------------------------
+
+    @property
+    def page(self) -> Page:
+        """The page actions and screenshots go to: the newest open tab."""
+        if self._context is None:
+            raise EnvironmentError_("the browser is not running (start() was not called or failed)")
+        if not self._pages:
+            raise EnvironmentError_("every tab of the browser has been closed")
+        return self._pages[-1]
+
+    def _on_page(self, page: Page) -> None:
+        if page in self._pages:
+            return
+        self._pages.append(page)
+        page.on("close", self._on_page_closed)
+        if len(self._pages) > 1:
+            self._emit("tab", {"event": "opened", "url": page.url, "tabs": len(self._pages)})
+
+    def _on_page_closed(self, page: Page) -> None:
+        if page not in self._pages:
+            return
+        self._pages.remove(page)
+        current = self._pages[-1].url if self._pages else None
+        self._emit("tab", {"event": "closed", "url": page.url, "current": current, "tabs": len(self._pages)})
+
+    async def _active_page(self) -> Page:
+        if self._context is not None and not self._pages:
+            self._on_page(await self._context.new_page())
+        page = self.page
+        if page is not self._front:
+            self._front = page
+            try:
+                await page.bring_to_front()  # matters in a headed browser
+            except Exception as exc:
+                log.debug("bring_to_front failed: %s", exc)
+        return page
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(kind, data)
+        except Exception:  # a broken log callback must not break the browser
+            log.exception("on_event callback failed for %s", kind)
+
+    # --- network: domain policy and in-flight tracking -------------------------------------------
+
+    def _on_request(self, request: Request) -> None:
+        loop = asyncio.get_running_loop()
+        self._last_network = loop.time()
+        if request.resource_type not in _UNWAITED_TYPES:
+            self._inflight[request] = self._last_network
+        self._network_changed.set()
+        if self.policy and request.redirected_from is not None:
+            reason = self.policy.blocked_reason(request.url)
+            if reason:
+                self._emit("unblocked_redirect", {
+                    "url": request.url, "reason": reason,
+                    "redirected_from": request.redirected_from.url,
+                    "resource_type": request.resource_type,
+                })
+
+    def _on_request_done(self, request: Request) -> None:
+        self._last_network = asyncio.get_running_loop().time()
+        self._inflight.pop(request, None)
+        self._network_changed.set()
+
+    async def _route(self, route: Route) -> None:
+        from playwright.async_api import Error as PlaywrightError
+
+        request = route.request
+        try:
+            reason = self.policy.blocked_reason(request.url)
+            if reason:
+                await self._block(route, request.url, reason)
+            elif request.is_navigation_request():
+                await self._fetch_navigation(route)
+            else:
+                await route.continue_()
+        except PlaywrightError as exc:  # the page or request went away meanwhile
+            log.debug("routing %s failed: %s", request.url, exc)
+
+    async def _fetch_navigation(self, route: Route) -> None:
+        """Fetch a page or frame ourselves, one hop at a time, so a redirect can be refused.
+
+        Only navigations take this path: subresources keep the browser's own network stack (its
+        cache and cookie rules). Their redirect hops are continued by Playwright unrouted, so they
+        are reported (``unblocked_redirect``) rather than stopped. Known cost: Chromium treats a
+        document answered this way as public, so its cross-origin subresource redirects into the
+        local network (loopback, intranet) fail; only when a domain policy is set.
+        """
+        from playwright.async_api import Error as PlaywrightError
+
+        request = route.request
+        try:
+            response = await route.fetch(max_redirects=0)
+        except PlaywrightError:
+            await route.continue_()  # let the browser meet (and show) the network error itself
+            return
+        location = response.headers.get("location")
+        if not (300 <= response.status < 400 and location):
+            await route.fulfill(response=response)
+            return
+        target = urljoin(request.url, location)
+        reason = self.policy.blocked_reason(target)
+        if reason:
+            await self._block(route, target, reason, redirected_from=request.url)
+        else:
+            # Handed back as a fresh navigation, not as a 3xx: Playwright continues redirect hops
+            # without routing them, so the next hop would escape the policy.
+            await route.fulfill(status=200, content_type="text/html", body=_redirect_stub(target))
+
+    async def _block(self, route: Route, url: str, reason: str, redirected_from: str | None = None) -> None:
+        event: dict[str, Any] = {"url": url, "reason": reason, "resource_type": route.request.resource_type}
+        if redirected_from:
+            event["redirected_from"] = redirected_from
+        self._emit("blocked", event)
+        await route.abort("blockedbyclient")
+
+    # --- actions --------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _holding(self, page: Page, keys: list[str] | None) -> AsyncIterator[None]:
+        """Hold ``keys`` down around an action; release in reverse order whatever happens."""
+        names = chord_keys(keys, where="keys") if keys else []
+        pressed: list[str] = []
+        try:
+            for key in names:
+                await page.keyboard.down(key)
+                pressed.append(key)
+            yield
+        finally:
+            for key in reversed(pressed):
+                try:
+                    await page.keyboard.up(key)
+                except Exception as exc:  # the page closed under the action
+                    log.debug("releasing %s failed: %s", key, exc)
+
+    @asynccontextmanager
+    async def _acting(self, what: str) -> AsyncIterator[Page]:
+        """The page to act on; browser failures become one readable error."""
+        from playwright.async_api import Error as PlaywrightError
+
+        page = await self._active_page()
+        try:
+            yield page
+        except PlaywrightError as exc:
+            if page.is_closed():
+                return  # the action closed its own tab (a close button): that is its effect
+            raise EnvironmentError_(f"the browser failed to {what}: {_first_line(exc)}") from None
+
+    def _point(self, x: float, y: float) -> tuple[float, float]:
+        return self.transform.to_screen(x, y)
+
+    async def click(self, x: int, y: int, button: str = "left", keys: list[str] | None = None) -> None:
+        if button not in _BUTTONS and button not in ("back", "forward"):
+            raise ModelOutputError(f"click: unknown mouse button {button!r}")
+        async with self._acting(f"click at ({x}, {y})") as page, self._holding(page, keys):
+            sx, sy = self._point(x, y)
+            if button in _BUTTONS:
+                await page.mouse.click(sx, sy, button=_BUTTONS[button])
+            else:
+                # Chrome's back/forward mouse buttons walk the tab's history.
+                await page.mouse.move(sx, sy)
+                await self._history(page, button)
+
+    async def double_click(self, x: int, y: int, keys: list[str] | None = None) -> None:
+        async with self._acting(f"double-click at ({x}, {y})") as page, self._holding(page, keys):
+            await page.mouse.dblclick(*self._point(x, y))
+
+    async def scroll(
+        self, x: int, y: int, scroll_x: int, scroll_y: int, keys: list[str] | None = None
+    ) -> None:
+        async with self._acting(f"scroll at ({x}, {y})") as page, self._holding(page, keys):
+            await page.mouse.move(*self._point(x, y))
+            dx, dy = self._point(scroll_x, scroll_y)
+            await page.mouse.wheel(dx, dy)
+
+    async def type(self, text: str) -> None:
+        async with self._acting("type text") as page:
+            await page.keyboard.type(text)
+
+    async def move(self, x: int, y: int, keys: list[str] | None = None) -> None:
+        async with self._acting(f"move to ({x}, {y})") as page, self._holding(page, keys):
+            await page.mouse.move(*self._point(x, y))
+
+    async def keypress(self, keys: list[str]) -> None:
+        chord = chord_keys(keys)  # every name checked before any key goes down
+        async with self._acting(f"press {'+'.join(keys)}") as page:
+            if len(chord) == 1 and is_text_only(chord[0]):
+                await page.keyboard.insert_text(chord[0])
+                return
+            pressed: list[str] = []
+            try:
+                for key in chord:
+                    await page.keyboard.down(key)
+                    pressed.append(key)
+            finally:
+                for key in reversed(pressed):
+                    await page.keyboard.up(key)
+
+    async def drag(self, path: list[tuple[int, int]], keys: list[str] | None = None) -> None:
+        if len(path) < 2:
+            raise ModelOutputError("drag: the path needs at least two points")
+        points = [self._point(x, y) for x, y in path]
+        async with self._acting("drag") as page, self._holding(page, keys):
+            await page.mouse.move(*points[0])
+            await page.mouse.down()
+            try:
+                for point in points[1:]:
+                    await page.mouse.move(*point, steps=_DRAG_STEPS)
+            finally:
+                await page.mouse.up()
+
+    async def screenshot(self) -> bytes:
+        async with self._acting("take a screenshot") as page:
+            # scale="css" asks Chromium for CSS-pixel size directly (cheap at a 2× device scale);
+            # fit_screenshot guarantees the display size whatever came back.
+            png = await page.screenshot(type="png", scale="css")
+            return self.transform.fit_screenshot(png)
+        raise EnvironmentError_("the tab closed while taking a screenshot")
+
+    # --- navigation (used by function tools) -------------------------------------------------------
+
+    async def current_url(self) -> str | None:
+        return self.page.url if self._pages else None
+
+    async def goto(self, url: str) -> None:
+        """Open ``url`` in the current tab (``example.com`` means ``https://example.com``)."""
+        from playwright.async_api import Error as PlaywrightError
+
+        if "://" not in url and not url.startswith(("about:", "data:")):
+            url = "https://" + url
+        reason = self.policy.blocked_reason(url)
+        if reason:
+            self._emit("blocked", {"url": url, "reason": reason, "resource_type": "document"})
+            raise EnvironmentError_(f"{url} is blocked by the domain policy ({reason})")
+        page = await self._active_page()
+        try:
+            await page.goto(url, wait_until="load")
+        except PlaywrightError as exc:
+            raise EnvironmentError_(f"could not open {url}: {_first_line(exc)}") from None
+        await self.settle()  # an allowed redirect under a domain policy is one more navigation
+
+    async def back(self) -> None:
+        await self._history(await self._active_page(), "back")
+
+    async def forward(self) -> None:
+        await self._history(await self._active_page(), "forward")
+
+    async def _history(self, page: Page, direction: str) -> None:
+        from playwright.async_api import Error as PlaywrightError
+
+        try:
+            if direction == "back":
+                await page.go_back(wait_until="commit")
+            else:
+                await page.go_forward(wait_until="commit")
+        except PlaywrightError as exc:
+            raise EnvironmentError_(f"could not go {direction}: {_first_line(exc)}") from None
+
+    # --- settle ---------------------------------------------------------------------------------
+
+    async def settle(self) -> None:
+        """Wait for what the last actions started: navigation, network, rendering. Each part is
+        capped; when nothing changed this costs one frame and one capture (a few tens of ms)."""
+        from playwright.async_api import Error as PlaywrightError
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SETTLE_CAP_S
+        # One rendered frame: the input's handlers have run, so a navigation or request they
+        # started has reached the network layer before we look at it.
+        if self._pages:
+            await self._frame_tick(self._pages[-1])
+        await self._network_quiet(deadline)
+        if not self._pages:  # the action closed the last tab
+            return
+        page = self._pages[-1]  # a popup may have opened meanwhile
+        remaining_ms = max(1.0, (deadline - loop.time()) * 1000)
+        try:
+            await page.wait_for_load_state("load", timeout=remaining_ms)
+        except PlaywrightError:
+            pass  # a slow subresource or a closed tab: the cap is the cap
+        await self._network_quiet(deadline)
+        if self._pages:
+            await self._frame_stable(self._pages[-1], min(deadline, loop.time() + FRAME_CAP_S))
+
+    async def _frame_tick(self, page: Page) -> None:
+        try:
+            await asyncio.wait_for(page.evaluate(_FRAME_TICK_JS), _TICK_TIMEOUT_S)
+        except Exception:  # navigated away mid-evaluate, hidden tab, closed tab: all fine here
+            pass
+
+    async def _network_quiet(self, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            busy = any(now - started < _LONG_REQUEST_S for started in self._inflight.values())
+            quiet_for = now - self._last_network
+            if (not busy and quiet_for >= NETWORK_QUIET_S) or now >= deadline:
+                return
+            wait = deadline - now if busy else NETWORK_QUIET_S - quiet_for
+            self._network_changed.clear()
+            try:
+                await asyncio.wait_for(self._network_changed.wait(), min(wait, deadline - now))
+            except asyncio.TimeoutError:
+                pass
+
+    async def _frame_stable(self, page: Page, deadline: float) -> None:
+        """Capture until two consecutive frames are identical (the previous settle's last frame
+        counts, so an action that changed nothing costs a single capture)."""
+        from playwright.async_api import Error as PlaywrightError
+
+        loop = asyncio.get_running_loop()
+        previous = self._last_frame
+        while True:
+            try:
+                frame = await page.screenshot(type="jpeg", scale="css", timeout=_ACTION_TIMEOUT_MS)
+            except PlaywrightError:
+                self._last_frame = None
+                return
+            if frame == previous or loop.time() >= deadline:
+                self._last_frame = frame
+                return
+            previous = frame
+
+    # --- anchors --------------------------------------------------------------------------------
+
+    async def anchor(self, x: int, y: int) -> dict[str, Any] | None:
+        """The element under (x, y): tag, role, name, text, id, test id, selector, model-space box."""
+        from playwright.async_api import Error as PlaywrightError
+
+        if not self._pages:
+            return None
+        try:
+            found = await self.page.evaluate(_ANCHOR_JS, list(self._point(x, y)))
+        except PlaywrightError:
+            return None  # the page is navigating: there is nothing stable to describe
+        if found:
+            found["box"] = self._model_box(found["box"])
+        return found
+
+    def _model_box(self, box: dict[str, float]) -> dict[str, int]:
+        left, top = self.transform.to_model(box["x"], box["y"])
+        width, height = self.transform.to_model(box["width"], box["height"])
+        return {"x": left, "y": top, "width": width, "height": height}
+
+    async def locate(self, anchor: dict[str, Any]) -> tuple[int, int] | None:
+        """Find a recorded element again and return the model-space centre of it, or None.
+
+        Tried in order: the selector (only if it still finds the same kind of element), the test
+        id, the id, role and name, the text. Among several matches the one nearest the recorded
+        box wins. An element scrolled out of view is scrolled into it.
+        """
+        from playwright.async_api import Error as PlaywrightError
+
+        element = anchor.get("element", anchor)
+        page = await self._active_page()
+        name, text, role = element.get("name"), element.get("text"), element.get("role")
+        strategies = []
+        if element.get("selector"):
+            strategies.append(("selector", page.locator(element["selector"])))
+        if element.get("testid"):
+            strategies.append(("testid", page.get_by_test_id(element["testid"])))
+        if element.get("id"):
+            strategies.append(("id", page.locator(f"[id={_css_string(element['id'])}]")))
+        if role and name:
+            strategies.append(("role", page.get_by_role(role, name=name, exact=len(name) < 80)))
+        if text:
+            strategies.append(("text", page.get_by_text(text, exact=len(text) < 80)))
+        for kind, locator in strategies:
+            try:
+                point = await self._best_match(locator, element, check_same=kind == "selector")
+            except PlaywrightError as exc:
+                log.debug("locate by %s failed: %s", kind, exc)
+                continue
+            if point is not None:
+                return point
+        return None
+
+    async def _best_match(self, locator: Any, element: dict[str, Any], *, check_same: bool) -> tuple[int, int] | None:
+        recorded = element.get("box") or {}
+        rx = recorded.get("x", 0) + recorded.get("width", 0) / 2
+        ry = recorded.get("y", 0) + recorded.get("height", 0) / 2
+        best: tuple[float, Any] | None = None
+        for i in range(min(await locator.count(), 10)):
+            candidate = locator.nth(i)
+            if not await candidate.is_visible():
+                continue
+            if check_same and not _same_element(element, await candidate.evaluate(_DESCRIBE_ELEMENT_JS)):
+                continue
+            box = await candidate.bounding_box()
+            if not box:
+                continue
+            cx, cy = self.transform.to_model(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            distance = (cx - rx) ** 2 + (cy - ry) ** 2
+            if best is None or distance < best[0]:
+                best = (distance, candidate)
+        if best is None:
+            return None
+        target = best[1]
+        await target.scroll_into_view_if_needed(timeout=2_000)
+        box = await target.bounding_box()
+        if not box:
+            return None
+        x, y = self.transform.to_model(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        return (x, y) if self.transform.contains(x, y) else None
+
+
+def _same_element(recorded: dict[str, Any], now: dict[str, Any]) -> bool:
+    """A structural selector may point at a different element after the page changed."""
+    if recorded.get("tag") and recorded["tag"] != now.get("tag"):
+        return False
+    for key in ("testid", "name"):
+        if recorded.get(key) and recorded[key] != now.get(key):
+            return False
+    return True
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
