@@ -1,0 +1,341 @@
+"""A remote desktop (macOS, Windows or Linux VM) driven through the cua computer server.
+
+The server (``cua-computer-server`` on PyPI, run inside the VM) takes ``POST {vm_url}/cmd`` with
+``{"command": ..., "params": {...}}`` and answers one streamed line ``data: {"success": ...}``.
+Its automation backend is pyautogui (keys, clicks) with pynput (typing, wheel), so key names here
+are pyautogui names and the wheel takes clicks, not pixels.
+
+What the protocol cannot express, and what this module does instead:
+
+* the middle (``wheel``) button: ``mouse_down``/``mouse_up`` with ``button="middle"``;
+* the back/forward side buttons: pyautogui has no buttons 8/9, so they become the browser
+  shortcuts (Alt+Left / Alt+Right; Cmd+[ / Cmd+] on macOS);
+* drag paths: ``drag_path`` is not a registered command (0.1.25), so a path is ``mouse_down`` at
+  the first point, ``move_cursor`` through each point and ``mouse_up`` at the last;
+* keys held during mouse actions: ``key_down`` before, ``key_up`` after, in reverse order.
+
+A known limit of the server on Linux: ``type_text`` types non-ASCII characters through pynput,
+which borrows spare keycodes and, once they run out, rebinds one used earlier; an application that
+reads the keymap lazily (Chromium) may then see the earlier character. Characters already typed
+once come out right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from typing import Any, Literal
+
+import httpx
+
+from ..actions import MODIFIERS, ScreenTransform, Size, normalize_key
+from ..errors import ConfigError, EnvironmentError_, ModelOutputError
+from .base import DEFAULT_WAIT_MS, Environment
+from .xvfb import wheel_clicks
+
+RemoteKind = Literal["mac", "windows", "linux", "ubuntu"]
+
+# Canonical key names → pyautogui key names (the names the server's key_down/press_key/hotkey
+# take). pyautogui silently ignores a name it does not know, so every canonical key is listed.
+PYAUTOGUI_KEYS: dict[str, str] = {
+    "Control": "ctrl",
+    "Shift": "shift",
+    "Alt": "alt",
+    "Meta": "win",  # Super on Linux, the Windows key on Windows; "command" on macOS (below)
+    "Enter": "enter",
+    "Escape": "esc",
+    "Tab": "tab",
+    "Space": "space",
+    "Backspace": "backspace",
+    "Delete": "delete",
+    "Insert": "insert",
+    "CapsLock": "capslock",
+    "PageUp": "pageup",
+    "PageDown": "pagedown",
+    "Home": "home",
+    "End": "end",
+    "ArrowLeft": "left",
+    "ArrowRight": "right",
+    "ArrowUp": "up",
+    "ArrowDown": "down",
+    "PrintScreen": "printscreen",
+    "NumLock": "numlock",
+    "ScrollLock": "scrolllock",
+    "Pause": "pause",
+    "ContextMenu": "apps",
+    **{f"F{n}": f"f{n}" for n in range(1, 13)},
+}
+MAC_OVERRIDES = {"Meta": "command"}
+# Characters pyautogui can press as keys: printable ASCII (it adds Shift for "A", "?", ...).
+PYAUTOGUI_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F))
+
+# The wheel: pynput sends one wheel notch per unit on Linux and Windows, 10 px per unit on macOS.
+PIXELS_PER_WHEEL_UNIT = {"mac": 10, "windows": 100, "linux": 100, "ubuntu": 100}
+
+# Commands that only read; safe to resend after a dropped connection.
+_IDEMPOTENT = frozenset({"screenshot", "get_screen_size", "get_cursor_position", "version"})
+
+
+class RemoteEnvironment(Environment):
+    """A VM's desktop behind a cua computer server at ``vm_url`` (e.g. ``http://127.0.0.1:8000``).
+
+    ``display`` is the size the model sees; the VM's real screen size is read on ``start()`` and
+    one ``ScreenTransform`` maps between the two (a 2× Retina VM gets half-size screenshots and
+    doubled coordinates). ``api_key`` / ``vm_name`` are sent as ``X-API-Key`` /
+    ``X-Container-Name`` (cloud VMs require them).
+    """
+
+    def __init__(
+        self,
+        vm_url: str,
+        *,
+        kind: RemoteKind = "linux",
+        display: Size = Size(1024, 768),
+        api_key: str | None = None,
+        vm_name: str | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+        retries: int = 3,
+        backoff: float = 0.25,
+        wait_ms: int = DEFAULT_WAIT_MS,
+    ) -> None:
+        if kind not in PIXELS_PER_WHEEL_UNIT:
+            raise ConfigError(f"VM kind must be one of mac, windows, linux, ubuntu; got {kind!r}")
+        if not vm_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"VM URL must start with http:// or https:// (e.g. http://127.0.0.1:8000), got {vm_url!r}"
+            )
+        self.kind = kind
+        self.vm_url = vm_url.rstrip("/")
+        self.display = display
+        self.wait_ms = wait_ms
+        self.retries = max(1, retries)
+        self.backoff = backoff
+        self.os_type: str | None = None
+        self._headers = {"X-API-Key": api_key, "X-Container-Name": vm_name}
+        self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
+        self._client: httpx.AsyncClient | None = None
+        self._transform: ScreenTransform | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def transform(self) -> ScreenTransform:
+        if self._transform is None:
+            raise EnvironmentError_(f"the remote environment at {self.vm_url} is not started")
+        return self._transform
+
+    async def start(self) -> None:
+        headers = {k: v for k, v in self._headers.items() if v}
+        self._client = httpx.AsyncClient(base_url=self.vm_url, headers=headers, timeout=self._timeout)
+        try:
+            status = await self._send("GET", "/status", idempotent=True)
+            try:
+                body = status.json()
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                raise EnvironmentError_(
+                    f"{self.vm_url}/status did not answer a JSON object; is this a cua computer server?"
+                )
+            self.os_type = body.get("os_type")
+            size = (await self.command("get_screen_size")).get("size") or {}
+            try:
+                screen = Size(int(size["width"]), int(size["height"]))
+            except (KeyError, TypeError, ValueError):
+                raise EnvironmentError_(
+                    f"computer server at {self.vm_url} sent no usable screen size: {size!r}"
+                ) from None
+            self._transform = ScreenTransform(model=self.display, screen=screen)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    # --- protocol -------------------------------------------------------------------------------
+
+    async def _send(self, method: str, path: str, *, idempotent: bool,
+                    json_body: dict[str, Any] | None = None) -> httpx.Response:
+        if self._client is None:
+            raise EnvironmentError_(f"the remote environment at {self.vm_url} is not started")
+        for attempt in range(self.retries):
+            try:
+                response = await self._client.request(method, path, json=json_body)
+                break
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                error: httpx.TransportError = exc  # nothing was sent: always safe to retry
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout) as exc:
+                if not idempotent:
+                    raise EnvironmentError_(
+                        f"computer server at {self.vm_url} dropped the connection during "
+                        f"{_what(json_body, path)} ({type(exc).__name__}); not resent, it may have run"
+                    ) from None
+                error = exc
+            except httpx.TransportError as exc:
+                raise EnvironmentError_(
+                    f"cannot talk to the computer server at {self.vm_url}: {exc!r}"
+                ) from None
+            if attempt + 1 < self.retries:
+                await asyncio.sleep(self.backoff * 2**attempt)
+        else:
+            raise EnvironmentError_(
+                f"cannot reach the computer server at {self.vm_url} ({type(error).__name__}: "
+                f"{error or 'no answer'}) after {self.retries} attempts; is the VM running and "
+                f"`python -m computer_server` started in it?"
+            )
+        if response.status_code == 401:
+            raise EnvironmentError_(
+                f"computer server at {self.vm_url} refused the credentials "
+                f"({_detail(response)}); check the API key and VM name"
+            )
+        if response.status_code >= 400:
+            raise EnvironmentError_(
+                f"computer server at {self.vm_url} answered {response.status_code} to "
+                f"{_what(json_body, path)}: {_detail(response)}"
+            )
+        return response
+
+    async def command(self, command: str, **params: Any) -> dict[str, Any]:
+        """Run one server command; its result dict, or ``EnvironmentError_`` naming the failure."""
+        response = await self._send("POST", "/cmd", idempotent=command in _IDEMPOTENT,
+                                    json_body={"command": command, "params": params})
+        for line in response.text.splitlines():
+            if line.startswith("data:"):
+                try:
+                    result = json.loads(line[5:])
+                except ValueError:
+                    break
+                if not result.get("success", False):
+                    raise EnvironmentError_(
+                        f"computer server at {self.vm_url}: {command} failed: "
+                        f"{result.get('error') or result}"
+                    )
+                return result
+        raise EnvironmentError_(
+            f"computer server at {self.vm_url} sent no result for {command}: {response.text[:200]!r}"
+        )
+
+    # --- screen ---------------------------------------------------------------------------------
+
+    async def screenshot(self) -> bytes:
+        result = await self.command("screenshot")
+        try:
+            png = base64.b64decode(result["image_data"])
+        except (KeyError, ValueError, TypeError):
+            raise EnvironmentError_(f"computer server at {self.vm_url} sent no screenshot") from None
+        return await asyncio.to_thread(self.transform.fit_screenshot, png)
+
+    def _xy(self, x: float, y: float) -> dict[str, int]:
+        sx, sy = self.transform.to_screen(x, y)
+        return {"x": round(sx), "y": round(sy)}
+
+    # --- keys -----------------------------------------------------------------------------------
+
+    def key_name(self, canonical: str) -> str:
+        """The pyautogui name of one canonical key on this VM's OS."""
+        if self.kind == "mac" and canonical in MAC_OVERRIDES:
+            return MAC_OVERRIDES[canonical]
+        if canonical in PYAUTOGUI_KEYS:
+            return PYAUTOGUI_KEYS[canonical]
+        if canonical in PYAUTOGUI_CHARS:
+            return canonical
+        raise ModelOutputError(f"keypress: key {canonical!r} cannot be pressed on a remote VM")
+
+    def _chord(self, keys: list[str], where: str = "keypress") -> list[str]:
+        canonical = [normalize_key(k, where=where) for k in keys]
+        # With a modifier, a letter is its key: ["CTRL", "A"] is select-all, not Ctrl+Shift+A.
+        with_modifier = any(k in MODIFIERS for k in canonical)
+        return [
+            self.key_name(k.lower() if with_modifier and len(k) == 1 and k.isalpha() else k)
+            for k in canonical
+        ]
+
+    async def _with_keys(self, keys: list[str] | None, *steps: tuple[str, dict[str, Any]]) -> None:
+        held = self._chord(keys, where="modifier keys") if keys else []
+        pressed: list[str] = []
+        try:
+            for key in held:
+                await self.command("key_down", key=key)
+                pressed.append(key)
+            for command, params in steps:
+                await self.command(command, **params)
+        finally:
+            for key in reversed(pressed):
+                await self.command("key_up", key=key)
+
+    # --- actions --------------------------------------------------------------------------------
+
+    async def click(self, x: int, y: int, button: str = "left", keys: list[str] | None = None) -> None:
+        at = self._xy(x, y)
+        if button == "left":
+            await self._with_keys(keys, ("left_click", at))
+        elif button == "right":
+            await self._with_keys(keys, ("right_click", at))
+        elif button == "wheel":
+            await self._with_keys(keys, ("mouse_down", {**at, "button": "middle"}),
+                                  ("mouse_up", {**at, "button": "middle"}))
+        elif button in ("back", "forward"):
+            modifier, key = (("command", "[" if button == "back" else "]") if self.kind == "mac"
+                             else ("alt", "left" if button == "back" else "right"))
+            await self.command("move_cursor", **at)
+            await self.command("hotkey", keys=[modifier, key])
+        else:
+            raise EnvironmentError_(
+                f"unknown mouse button {button!r} (known: left, right, wheel, back, forward)"
+            )
+
+    async def double_click(self, x: int, y: int, keys: list[str] | None = None) -> None:
+        await self._with_keys(keys, ("double_click", self._xy(x, y)))
+
+    async def move(self, x: int, y: int, keys: list[str] | None = None) -> None:
+        await self._with_keys(keys, ("move_cursor", self._xy(x, y)))
+
+    async def scroll(
+        self, x: int, y: int, scroll_x: int, scroll_y: int, keys: list[str] | None = None
+    ) -> None:
+        per_unit = PIXELS_PER_WHEEL_UNIT[self.kind]
+        cap = 25 * 100 // per_unit  # the same ~2500 px ceiling everywhere
+        dx = wheel_clicks(scroll_x, pixels_per_click=per_unit, cap=cap)
+        dy = wheel_clicks(scroll_y, pixels_per_click=per_unit, cap=cap)
+        # The server's scroll(x, y) is pynput's: y > 0 scrolls up, x > 0 scrolls right.
+        await self._with_keys(keys, ("move_cursor", self._xy(x, y)), ("scroll", {"x": dx, "y": -dy}))
+
+    async def drag(self, path: list[tuple[int, int]], keys: list[str] | None = None) -> None:
+        if len(path) < 2:
+            raise EnvironmentError_("a drag needs at least two points")
+        steps = [("mouse_down", {**self._xy(*path[0]), "button": "left"})]
+        steps += [("move_cursor", self._xy(px, py)) for px, py in path[1:]]
+        steps.append(("mouse_up", {**self._xy(*path[-1]), "button": "left"}))
+        await self._with_keys(keys, *steps)
+
+    async def keypress(self, keys: list[str]) -> None:
+        canonical = [normalize_key(k) for k in keys]
+        if len(canonical) == 1 and len(canonical[0]) == 1 and canonical[0] not in PYAUTOGUI_CHARS:
+            # A lone non-ASCII character ("é") has no pyautogui key; typing it is what was meant.
+            await self.command("type_text", text=canonical[0])
+            return
+        names = self._chord(keys)
+        if len(names) == 1:
+            await self.command("press_key", key=names[0])
+        else:
+            await self.command("hotkey", keys=names)
+
+    async def type(self, text: str) -> None:
+        if text:
+            await self.command("type_text", text=text)
+
+
+def _what(body: dict[str, Any] | None, path: str) -> str:
+    return str(body["command"]) if body and "command" in body else path
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail") or response.text[:200])
+    except ValueError:
+        return response.text[:200]

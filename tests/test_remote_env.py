@@ -1,0 +1,297 @@
+"""RemoteEnvironment against the real cua computer server (0.1.25, from .venv-vm).
+
+The "VM" is Xvfb at 2048x1536 with a kiosk Chromium at device scale 2 and the computer server, all
+on loopback; the model sees 1024x768. So the page's CSS pixels are model pixels, and every click
+the page reports at the model coordinates proves the 2x mapping. The page POSTs what it receives
+to the test's own HTTP server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import vmserver  # noqa: E402
+from vmserver import last  # noqa: E402
+
+from cua.actions import ScreenTransform, Size  # noqa: E402
+from cua.environments.remote import RemoteEnvironment  # noqa: E402
+from cua.errors import ConfigError, EnvironmentError_, ModelOutputError  # noqa: E402
+
+MODEL = Size(1024, 768)
+VM_SCREEN = Size(2048, 1536)
+PAD, FIELD, PANE = (100, 100), (100, 220), (500, 120)
+module_loop = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(scope="session")
+def vm_python():
+    """The computer server's venv; installed by scripts/install-vm-server when missing."""
+    return vmserver.ensure_vm_server()
+
+
+@pytest.fixture(scope="module")
+def page():
+    server = vmserver.PageServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def vm(vm_python, page):
+    runner = vmserver.VMRunner(page.url, VM_SCREEN.width, VM_SCREEN.height, scale=2)
+    try:
+        page.wait_for(lambda ev: last(ev, "ready"), timeout=30, what="the page in the VM")
+        yield runner.vm
+    finally:
+        runner.stop()
+    assert not any(vmserver.pid_alive(pid) for pid in runner.vm.pids)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def remote(vm):
+    async with RemoteEnvironment(vm.url, kind="ubuntu", display=MODEL) as env:
+        yield env
+
+
+@pytest.fixture
+def events(page):
+    page.clear()
+    return page
+
+
+# --- against the real server ------------------------------------------------------------------
+
+
+@module_loop
+async def test_reads_the_vm_screen_size_and_scales_screenshots_down(remote):
+    assert remote.transform.screen == VM_SCREEN and remote.transform.sx == 2.0
+    assert remote.os_type == "linux"
+    image = Image.open(io.BytesIO(await remote.screenshot()))
+    assert image.format == "PNG" and image.size == (1024, 768)
+    r, g, b = image.convert("RGB").getpixel(PAD)
+    assert (abs(r - 0x20), abs(g - 0x50), abs(b - 0xC0)) < (8, 8, 8), "the blue pad is at (100,100)"
+
+
+@module_loop
+async def test_clicks_land_at_model_coordinates(remote, events):
+    for button in ("left", "right", "wheel"):
+        await remote.click(*PAD, button=button)
+    downs = events.wait_for(
+        lambda ev: (d := [e for e in ev if e["type"] == "mousedown"]) and len(d) == 3 and d,
+        what="three mousedowns")
+    assert [d["button"] for d in downs] == [0, 2, 1]
+    assert all((d["x"], d["y"]) == PAD for d in downs), downs
+
+
+@module_loop
+async def test_double_click(remote, events):
+    await remote.double_click(150, 120)
+    dbl = events.wait_for(lambda ev: last(ev, "dblclick"), what="dblclick")
+    assert (dbl["x"], dbl["y"]) == (150, 120)
+
+
+@module_loop
+async def test_modifiers_held_on_click_and_released_after(remote, events):
+    await remote.click(*PAD, keys=["SHIFT"])
+    await remote.click(*PAD, keys=["CTRL", "alt"])
+    await remote.click(*PAD)
+    clicks = events.wait_for(lambda ev: len(c := [e for e in ev if e["type"] == "click"]) == 3 and c,
+                             what="three clicks")
+    assert [(c["shift"], c["ctrl"], c["alt"]) for c in clicks] == [
+        (True, False, False), (False, True, True), (False, False, False)]
+
+
+@module_loop
+async def test_type_unicode_and_chords(remote, events):
+    await remote.click(*FIELD)
+    await remote.keypress(["CTRL", "A"])
+    await remote.type("hello wörld")
+    events.wait_for(lambda ev: (i := last(ev, "input")) and i["value"] == "hello wörld",
+                    what="typed text")
+    await remote.keypress(["ctrl", "a"])
+    await remote.type("é世界")
+    events.wait_for(lambda ev: (i := last(ev, "input")) and i["value"] == "é世界", what="replaced text")
+    await remote.keypress(["BACKSPACE"])
+    await remote.keypress(["/"])
+    # A lone non-ASCII key is typed. (Not a new one: the server's pynput reuses a keycode it
+    # borrowed for an earlier character, and Chromium may still read the old mapping.)
+    await remote.keypress(["é"])
+    events.wait_for(lambda ev: (i := last(ev, "input")) and i["value"] == "é世/é", what="keys")
+    select_all = [e for e in events.events("keydown") if e["key"] == "a" and e["ctrl"]]
+    assert select_all and not select_all[0]["shift"], "Ctrl+A is a chord of Control and a"
+
+
+@module_loop
+async def test_scroll_moves_the_inner_pane(remote, events):
+    await remote.scroll(*PANE, scroll_x=0, scroll_y=300)
+    down = events.wait_for(lambda ev: (s := last(ev, "scroll")) and s["top"] >= 250 and s,
+                           what="pane scrolled down")
+    assert down["windowY"] == 0
+    await remote.scroll(*PANE, scroll_x=200, scroll_y=0)
+    events.wait_for(lambda ev: (s := last(ev, "scroll")) and s["left"] >= 150, what="pane scrolled right")
+    await remote.scroll(*PANE, scroll_x=0, scroll_y=-5000)
+    events.wait_for(lambda ev: (s := last(ev, "scroll")) and s["top"] == 0, what="pane back at top")
+
+
+@module_loop
+async def test_drag_passes_through_every_point(remote, events):
+    path = [(100, 350), (200, 400), (300, 380), (400, 450)]
+    await remote.drag(path, keys=["shift"])
+    drag = events.wait_for(lambda ev: last(ev, "drag"), what="drag")
+    points = [tuple(p) for p in drag["points"]]
+    assert points[0] == path[0] and points[-1] == path[-1]
+    for x, y in path[1:-1]:
+        assert any(abs(px - x) <= 1 and abs(py - y) <= 1 for px, py in points), (x, y, points)
+    assert drag["shift"]
+
+
+@module_loop
+async def test_execute_typed_actions_and_move(remote, events):
+    from cua.actions import parse_action
+
+    await remote.execute(parse_action({"type": "move", "x": 600, "y": 600}))
+    await remote.execute(parse_action({"type": "click", "x": 100, "y": 100, "button": "left"}))
+    events.wait_for(lambda ev: last(ev, "click"), what="click through execute()")
+
+
+@module_loop
+async def test_one_to_one_display_on_the_same_vm(vm, events):
+    async with RemoteEnvironment(vm.url, display=VM_SCREEN) as env:
+        assert env.transform.sx == 1.0
+        await env.click(2 * PAD[0], 2 * PAD[1])
+        click = events.wait_for(lambda ev: last(ev, "click"), what="click at 1x")
+        assert (click["x"], click["y"]) == PAD
+
+
+@module_loop
+async def test_unknown_key_is_a_model_error(remote):
+    with pytest.raises(ModelOutputError, match="NOPE"):
+        await remote.keypress(["NOPE"])
+
+
+@module_loop
+async def test_after_stop_commands_fail_cleanly(vm):
+    env = RemoteEnvironment(vm.url, display=MODEL)
+    await env.start()
+    await env.stop()
+    await env.stop()
+    with pytest.raises(EnvironmentError_, match="not started"):
+        await env.screenshot()
+
+
+# --- without a server, or with one that refuses -------------------------------------------------
+
+
+async def test_unreachable_vm_fails_fast_with_exit_code_4():
+    url = f"http://127.0.0.1:{vmserver.free_port()}"
+    env = RemoteEnvironment(url, retries=3, backoff=0.1)
+    t0 = time.monotonic()
+    with pytest.raises(EnvironmentError_) as err:
+        await env.start()
+    assert time.monotonic() - t0 < 5
+    assert url in str(err.value) and "3 attempts" in str(err.value)
+    assert err.value.exit_code == 4
+
+
+def test_bad_url_or_kind_is_a_config_error():
+    with pytest.raises(ConfigError, match="http://"):
+        RemoteEnvironment("127.0.0.1:8000")
+    with pytest.raises(ConfigError, match="kind"):
+        RemoteEnvironment("http://127.0.0.1:8000", kind="browser")
+
+
+class _StubServer:
+    """Only for what the real server cannot do here: cloud auth (it would call cua.ai) and a
+    failing command. Records the headers it sees."""
+
+    def __init__(self) -> None:
+        seen = self.headers = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def _reply(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:  # noqa: N802
+                seen.append(dict(self.headers))
+                self._reply(200, b'{"status": "ok", "os_type": "macos", "features": []}')
+
+            def do_POST(self) -> None:  # noqa: N802
+                seen.append(dict(self.headers))
+                if self.headers.get("X-API-Key") != "sk-vm":
+                    return self._reply(401, b'{"detail": "Authentication failed"}')
+                command = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["command"]
+                result = ({"success": True, "size": {"width": 2880, "height": 1800}}
+                          if command == "get_screen_size"
+                          else {"success": False, "error": "accessibility permission missing"})
+                self._reply(200, f"data: {json.dumps(result)}\n\n".encode())
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+async def test_auth_headers_and_server_errors():
+    stub = _StubServer()
+    try:
+        env = RemoteEnvironment(stub.url, kind="mac", display=Size(1440, 900), api_key="sk-vm",
+                                vm_name="my-vm")
+        async with env:
+            assert env.transform.screen == Size(2880, 1800)
+            assert all(h.get("X-API-Key") == "sk-vm" and h.get("X-Container-Name") == "my-vm"
+                       for h in stub.headers)
+            with pytest.raises(EnvironmentError_, match="left_click failed: accessibility permission"):
+                await env.click(10, 10)
+        with pytest.raises(EnvironmentError_, match="refused the credentials"):
+            await RemoteEnvironment(stub.url, api_key="wrong").start()
+    finally:
+        stub.close()
+
+
+def test_key_names_for_the_server():
+    linux = RemoteEnvironment("http://127.0.0.1:1", kind="linux")
+    mac = RemoteEnvironment("http://127.0.0.1:1", kind="mac")
+    assert linux._chord(["CTRL", "A"]) == ["ctrl", "a"]
+    assert linux._chord(["cmd", "shift", "/"]) == ["win", "shift", "/"]
+    assert mac._chord(["cmd", "option", "ESC"]) == ["command", "alt", "esc"]
+    assert [linux.key_name(k) for k in ("Enter", "Backspace", "PageUp", "ArrowLeft", "Space", "F5")] == [
+        "enter", "backspace", "pageup", "left", "space", "f5"]
+    with pytest.raises(ModelOutputError):
+        linux.key_name("é")
+
+
+def test_pixels_to_wheel_units(monkeypatch):
+    """macOS cannot run here: check the units sent (pynput: notches on Linux, 10 px on macOS)."""
+    sent = []
+
+    async def record(command, **params):
+        sent.append((command, params))
+        return {"success": True}
+
+    for kind, expected in (("linux", {"x": 2, "y": -3}), ("mac", {"x": 20, "y": -30})):
+        env = RemoteEnvironment("http://127.0.0.1:1", kind=kind)
+        env._transform = ScreenTransform(MODEL, MODEL)
+        monkeypatch.setattr(env, "command", record)
+        asyncio.run(env.scroll(10, 10, 200, 300))
+        assert sent[-1] == ("scroll", expected)
