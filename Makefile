@@ -3,7 +3,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.cua-installed
 
-.PHONY: setup system-deps test demo bench clean
+.PHONY: setup system-deps vm-server test demo bench clean
 
 setup: system-deps $(STAMP)
 
@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-test: setup
+# The cua computer-server (the VM side of the remote environment) in its own venv, for its tests.
+vm-server:
+	@bash scripts/install-vm-server
+
+test: setup vm-server
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 demo: setup

@@ -231,7 +231,28 @@ _ANCHOR_JS = (
 }"""
 )
 _DESCRIBE_ELEMENT_JS = "(el) => {" + _DESCRIBE_JS + " return describe(el); }"
-_FRAME_TICK_JS = "() => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)))"
+# Waits one rendered frame and says whether the page changed during it. The DOM is watched by a
+# MutationObserver (installed on first use); running animations, canvases and videos change
+# pixels without mutations, so for those settle falls back to comparing captured frames.
+_PAGE_STATE_JS = """() => {
+  const w = window;
+  if (!w.__cuaMutations) {
+    w.__cuaMutations = {n: 0};
+    new MutationObserver(() => { w.__cuaMutations.n++; }).observe(document,
+      {subtree: true, childList: true, attributes: true, characterData: true});
+  }
+  return {
+    mutations: performance.timeOrigin + ":" + w.__cuaMutations.n,
+    pixels: (document.getAnimations ? document.getAnimations().some((a) => a.playState === "running") : false)
+      || document.querySelector("canvas, video") !== null,
+    ready: document.readyState === "complete",
+  };
+}"""
+_FRAME_PROBE_JS = (
+    "async () => { const state = " + _PAGE_STATE_JS + "; const before = state().mutations;"
+    " await new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)));"
+    " const after = state(); return {...after, changed: after.mutations !== before}; }"
+)
 
 
 class BrowserEnvironment(Environment):
@@ -281,6 +302,8 @@ class BrowserEnvironment(Environment):
         self._last_network = 0.0
         self._network_changed = asyncio.Event()
         self._last_frame: bytes | None = None
+        # After a settle: (page, "document:mutation count", time of the last network event).
+        self._settled: tuple[Page, str, float] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -584,6 +607,16 @@ class BrowserEnvironment(Environment):
             # scale="css" asks Chromium for CSS-pixel size directly (cheap at a 2× device scale);
             # fit_screenshot guarantees the display size whatever came back.
             png = await page.screenshot(type="png", scale="css")
+            # After a fast settle: if the DOM changed meanwhile, the page was still busy (a
+            # timer, a late render); settle properly and capture again.
+            settled, self._settled = self._settled, None
+            if settled is not None and settled[0] is page:
+                state = await self._page_state(page)
+                busy = self._inflight or self._last_network > settled[2]
+                if busy or state is None or state["mutations"] != settled[1]:
+                    await self.settle()
+                    self._settled = None
+                    png = await page.screenshot(type="png", scale="css")
             return self.transform.fit_screenshot(png)
         raise EnvironmentError_("the tab closed while taking a screenshot")
 
@@ -635,10 +668,21 @@ class BrowserEnvironment(Environment):
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SETTLE_CAP_S
-        # One rendered frame: the input's handlers have run, so a navigation or request they
-        # started has reached the network layer before we look at it.
-        if self._pages:
-            await self._frame_tick(self._pages[-1])
+        self._settled = None
+        # The fast path: the page is loaded, nothing is on the network and nothing animates.
+        # Input events are acknowledged after the page's handlers ran, so what they changed
+        # synchronously is done; anything that changes later is caught by screenshot(), which
+        # checks that the DOM did not change while it was captured.
+        first = self._pages[-1] if self._pages else None
+        state = await self._page_state(first) if first is not None else None
+        if (state and state["ready"] and not state["pixels"] and not self._inflight
+                and loop.time() - self._last_network >= NETWORK_QUIET_S):
+            self._settled = (first, state["mutations"], self._last_network)
+            return
+        # One rendered frame: a navigation or request the input started has reached the
+        # network layer before we look at it.
+        if first is not None:
+            await self._frame_probe(first)
         await self._network_quiet(deadline)
         if not self._pages:  # the action closed the last tab
             return
@@ -650,13 +694,23 @@ class BrowserEnvironment(Environment):
             pass  # a slow subresource or a closed tab: the cap is the cap
         await self._network_quiet(deadline)
         if self._pages:
-            await self._frame_stable(self._pages[-1], min(deadline, loop.time() + FRAME_CAP_S))
+            page = self._pages[-1]
+            await self._frame_stable(page, min(deadline, loop.time() + FRAME_CAP_S))
+            state = await self._page_state(page)
+            if state and not state["pixels"]:
+                self._settled = (page, state["mutations"], self._last_network)
 
-    async def _frame_tick(self, page: Page) -> None:
+    async def _page_state(self, page: Page) -> dict[str, Any] | None:
         try:
-            await asyncio.wait_for(page.evaluate(_FRAME_TICK_JS), _TICK_TIMEOUT_S)
+            return await asyncio.wait_for(page.evaluate(_PAGE_STATE_JS), _TICK_TIMEOUT_S)
+        except Exception:  # navigating, hidden or closed: no fast path
+            return None
+
+    async def _frame_probe(self, page: Page) -> dict[str, bool] | None:
+        try:
+            return await asyncio.wait_for(page.evaluate(_FRAME_PROBE_JS), _TICK_TIMEOUT_S)
         except Exception:  # navigated away mid-evaluate, hidden tab, closed tab: all fine here
-            pass
+            return None
 
     async def _network_quiet(self, deadline: float) -> None:
         loop = asyncio.get_running_loop()
@@ -674,11 +728,17 @@ class BrowserEnvironment(Environment):
                 pass
 
     async def _frame_stable(self, page: Page, deadline: float) -> None:
-        """Capture until two consecutive frames are identical (the previous settle's last frame
-        counts, so an action that changed nothing costs a single capture)."""
+        """Wait until a whole frame passes with no DOM change; where pixels change without DOM
+        changes (animations, canvas, video) capture until two consecutive frames are identical."""
         from playwright.async_api import Error as PlaywrightError
 
         loop = asyncio.get_running_loop()
+        while True:
+            probe = await self._frame_probe(page)
+            if probe is None or probe["pixels"]:
+                break
+            if not probe["changed"] or loop.time() >= deadline:
+                return
         previous = self._last_frame
         while True:
             try:
