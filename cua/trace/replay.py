@@ -45,6 +45,15 @@ def _same_element(now: dict[str, Any] | None, recorded: dict[str, Any]) -> bool:
     return now.get("selector") == recorded.get("selector") and now.get("text") == recorded.get("text")
 
 
+def _same_kind(now: dict[str, Any] | None, recorded: dict[str, Any]) -> bool:
+    """A found element can stand in for the recorded one only if it is the same kind of control:
+    a heading that shares a button's text is not that button."""
+    if not now:
+        return False
+    key = "role" if recorded.get("role") and now.get("role") else "tag"
+    return not recorded.get(key) or now.get(key) == recorded[key]
+
+
 def _moved(action: Action, dx: int, dy: int) -> Action:
     if isinstance(action, Drag):
         path = [{"x": p.x + dx, "y": p.y + dy} for p in action.path]
@@ -90,6 +99,8 @@ class Replayer:
             if _same_element(await self.env.anchor(x, y), element):
                 return action, None
             found = await locate(element)
+            if found is not None and not _same_kind(await self.env.anchor(*found), element):
+                found = None
             if found is not None:
                 box = element.get("box") or {}
                 # Keep the point's offset inside the element (a click near a field's edge stays there).
