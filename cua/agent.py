@@ -230,7 +230,8 @@ class Agent:
         self.env = env
         self.settings = settings
         self.trace = trace
-        self.functions = functions or FunctionRegistry()
+        # Not `functions or …`: an empty registry is falsy, and the runner fills it in later.
+        self.functions = functions if functions is not None else FunctionRegistry()
         self.safety = safety or SafetyPolicy(settings.safety)
         self.on_step = on_step
         self.on_event = on_event
@@ -298,12 +299,14 @@ class Agent:
             result.usage.add(response.usage)
             step["response_id"] = response.id
             step["usage"] = _usage_dict(response.usage)
-            pending = await self._handle_output(response, step)
-            if self.trace:
-                self.trace.append_step(step)
-                self.trace.update(steps=result.steps, usage=result.usage.as_dict(), status="running")
-            if self.on_step:
-                self.on_step(step)
+            try:
+                pending = await self._handle_output(response, step)
+            finally:  # a step that ends the run (safety denial, bad output) is recorded too
+                if self.trace:
+                    self.trace.append_step(step)
+                    self.trace.update(steps=result.steps, usage=result.usage.as_dict(), status="running")
+                if self.on_step:
+                    self.on_step(step)
             if result.status != "running":
                 return
             if s.token_budget and result.usage.total_tokens >= s.token_budget:

@@ -79,7 +79,7 @@ async def run_task(
         started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **(extra_meta or {}),
     )
-    functions = functions or FunctionRegistry()
+    functions = functions if functions is not None else FunctionRegistry()
     agent = Agent(
         client, env, settings, trace=trace, functions=functions, safety=safety,
         on_step=redacted(on_step, redactor), on_event=redacted(on_event, redactor),
