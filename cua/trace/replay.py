@@ -61,6 +61,12 @@ def _moved(action: Action, dx: int, dy: int) -> Action:
     return action.model_copy(update={"x": action.x + dx, "y": action.y + dy})  # type: ignore[attr-defined]
 
 
+def _coordinates(action: Action) -> dict[str, Any]:
+    if isinstance(action, Drag):
+        return {"path": [{"x": p.x, "y": p.y} for p in action.path]}
+    return {"x": action.x, "y": action.y}  # type: ignore[attr-defined]
+
+
 class Replayer:
     def __init__(
         self,
@@ -187,6 +193,9 @@ class Replayer:
                 if healed:
                     self.result.healed = (self.result.healed or 0) + 1
                     record["healed"] = healed
+                    # The step as it ran now: a recording updated from this replay must click the
+                    # new place, where its anchor now is, not the old one.
+                    record["action"] = {**entry["action"], **_coordinates(action)}
                 x, y = action.points()[0]
                 record["anchor"] = await capture_anchor(self.env, x, y)
             t0 = time.monotonic()
