@@ -109,6 +109,11 @@ async def run_task(
         finish(trace, result, started, final_screen=agent.last_screen)
         if write_report:
             _write_report(run_dir)
+        # The caller gets what run.json says: `cua run --json` prints this, and stdout is a log too.
+        result.final_text = redactor.text(result.final_text)
+        for name in ("final_url", "error", "reason"):
+            if getattr(result, name):
+                setattr(result, name, redactor.text(getattr(result, name)))
     return result
 
 
