@@ -336,12 +336,13 @@ async def test_domain_policy_block_and_allow(site: Site, tmp_path: Path) -> None
     allow_goto = f"http://{other}:{port}/loop.html?goto=allow"
     blocked, allowed = await asyncio.gather(
         play(site, tmp_path / "block", script("block", block_goto), start=page_url("block", other, "127.0.0.1"),
-             probe=False, model=GA, navigation_tools=True, block_domains=[other]),
+             probe=False, model=GA, navigation_tools=True, block_domains=[other], sse_style="completed_only"),
         play(site, tmp_path / "allow", script("allow", allow_goto), start=page_url("allow", "127.0.0.1", other),
              probe=False, model=GA, navigation_tools=True, allow_domains=["127.0.0.1"]),
     )
     for played, token in ((blocked, "block"), (allowed, "allow")):
         assert played.result.status == "completed", played.result.error
+        assert played.server.rejections == []
         hosts = {hit.host for hit in site.hits if token in hit.path}
         assert hosts == {"127.0.0.1"}, f"{token}: a request reached the other hostname: {site.hits}"
         # The navigation tool refused the other hostname too; the model was told why.
