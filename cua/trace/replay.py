@@ -284,11 +284,17 @@ async def replay_run(
         if start_url:
             settings_data["start_url"] = start_url
         settings_data["out"] = str(out or "runs")
+        redactor = Redactor(secrets)
+        # A model healing the run must read the task as the user wrote it, not as the trace masked it.
+        if settings_data.get("task"):
+            settings_data["task"] = redactor.unmask(settings_data["task"])
+        if heal == "model" and settings_data.get("model") == "scripted":
+            settings_data.pop("model")  # a scripted recording names no model to hand over to: the default
         try:
             settings = RunSettings(**settings_data)
         except ValueError as exc:
             raise ConfigError(f"{source}/run.json: unusable settings ({exc})") from None
-        return await _replay(source, meta, steps, settings, checks, Redactor(secrets), heal=heal,
+        return await _replay(source, meta, steps, settings, checks, redactor, heal=heal,
                              update=update, env=env, client=client, api_key=api_key,
                              base_url=base_url, on_step=on_step, write_report=write_report)
 
