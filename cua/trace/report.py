@@ -1,0 +1,869 @@
+"""The HTML report of a run folder, and an index page rolling up several runs.
+
+A report is ONE file that opens from disk with nothing else: styles and script are inline and
+every screenshot is embedded. Each distinct screenshot is embedded once (a CSS class carries its
+thumbnail, which the timeline, the filmstrip and the checks all reuse; a JSON map carries the full
+image the lightbox shows), so a run that keeps seeing the same screen stays small.
+
+Everything that comes from the run — task, model text, page titles, URLs — is HTML-escaped, and a
+Content-Security-Policy forbids any network load and any script but the report's own: a web page
+or a model cannot make the report run code or call home. URLs are shown as text, never as links.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+from urllib.parse import quote
+
+from .marks import COLORS, action_of, describe_action, healed_shift, shapes_to_svg, step_shapes
+from .recorder import read_run
+
+THUMB_WIDTH = 640  # timeline thumbnails: sharp at the ~440 CSS px they are shown at, on a 1.5× screen
+INDEX_THUMB_WIDTH = 240
+THUMB_QUALITY = 72
+# No network at all; inline styles; images only from data URLs. Scripts: only the report's own.
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+def _e(value: Any) -> str:
+    """Escaped text for HTML content and attribute values; None is empty."""
+    return "" if value is None else html.escape(str(value), quote=True)
+
+
+# --- Embedded screenshots -----------------------------------------------------------------------
+
+
+@dataclass
+class _Screen:
+    key: str  # CSS class and JSON key
+    width: int
+    height: int
+    thumb: str  # data URL
+    full: str | None  # data URL, None when the thumbnail already is the full image
+
+
+def _jpeg(img: Any, quality: int) -> bytes:
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=quality, optimize=True, subsampling=0 if quality >= 85 else 2)
+    return out.getvalue()
+
+
+def _data_url(mime: str, data: bytes) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+class _Screens:
+    """The run's distinct screenshots, each loaded and encoded once."""
+
+    def __init__(self, run_dir: Path, thumb_width: int = THUMB_WIDTH, with_full: bool = True) -> None:
+        self.run_dir = run_dir.resolve()
+        self.thumb_width = thumb_width
+        self.with_full = with_full
+        self._by_path: dict[str, _Screen | None] = {}
+        self.screens: list[_Screen] = []
+
+    def get(self, rel: Any) -> _Screen | None:
+        if not isinstance(rel, str) or not rel:
+            return None
+        if rel not in self._by_path:
+            self._by_path[rel] = self._load(rel)
+        return self._by_path[rel]
+
+    def _load(self, rel: str) -> _Screen | None:
+        from PIL import Image, UnidentifiedImageError
+
+        path = (self.run_dir / rel).resolve()
+        if not path.is_relative_to(self.run_dir) or not path.is_file():
+            return None  # only the run's own files are embedded
+        raw = path.read_bytes()
+        try:
+            with Image.open(io.BytesIO(raw)) as img:
+                rgb = img.convert("RGB")
+        except (UnidentifiedImageError, OSError):
+            return None
+        width, height = rgb.size
+        png = _data_url("image/png", raw) if raw[:8] == b"\x89PNG\r\n\x1a\n" else None
+        if width <= self.thumb_width and png and len(raw) < 60_000:
+            thumb, full = png, None  # a small image is its own thumbnail
+        else:
+            small = rgb.copy()
+            small.thumbnail((self.thumb_width, self.thumb_width * 4), Image.LANCZOS)
+            thumb = _data_url("image/jpeg", _jpeg(small, THUMB_QUALITY))
+            full = None
+            if self.with_full:
+                # Lossless unless a high-quality JPEG is much smaller (photos, gradients).
+                jpeg = _jpeg(rgb, 90)
+                full = png if png and len(raw) <= len(jpeg) * 1.5 else _data_url("image/jpeg", jpeg)
+        screen = _Screen(f"i{len(self.screens)}", width, height, thumb, full)
+        self.screens.append(screen)
+        return screen
+
+    def css(self) -> str:
+        return "\n".join(f".{s.key}{{background-image:url({s.thumb})}}" for s in self.screens)
+
+    def full_json(self) -> str:
+        data = {s.key: s.full for s in self.screens if s.full}
+        return json.dumps(data).replace("</", "<\\/")
+
+
+def _shot(screens: _Screens, rel: Any, caption: str, actions: Any = None) -> str:
+    """A clickable screenshot with the action marks drawn over it (or a placeholder)."""
+    screen = screens.get(rel)
+    if screen is None:
+        label = "screenshot missing" if rel else "no screenshot"
+        return f'<div class="shot missing"><span>{label}</span></div>'
+    svg = shapes_to_svg(step_shapes(actions, screen.width, screen.height), screen.width, screen.height)
+    return (
+        f'<button type="button" class="shot {screen.key}" data-img="{screen.key}" '
+        f'data-caption="{_e(caption)}" style="aspect-ratio:{screen.width}/{screen.height}" '
+        f'aria-label="{_e(caption)} (open full size)">{svg}</button>'
+    )
+
+
+def _figure(screens: _Screens, rel: Any, label: str, caption: str | None = None, actions: Any = None,
+            cls: str = "") -> str:
+    """A screenshot with a short label under it; ``caption`` titles it in the lightbox."""
+    shot = _shot(screens, rel, caption or label, actions)
+    return f'<figure class="{cls}">{shot}<figcaption>{_e(label)}</figcaption></figure>'
+
+
+# --- Formatting ---------------------------------------------------------------------------------
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _ms(value: Any) -> str:
+    ms = _num(value)
+    if ms is None:
+        return "—"
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+def _duration(value: Any) -> str:
+    seconds = _num(value)
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _when(value: Any) -> str:
+    """``2026-11-26 17:14:44 UTC`` from the recorder's ISO timestamps."""
+    if not isinstance(value, str):
+        return "—"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is not None:
+        return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _count(value: Any) -> str:
+    n = _num(value)
+    return "—" if n is None else f"{int(n):,}"
+
+
+def _cost(value: Any) -> str:
+    cost = _num(value)
+    if cost is None:
+        return "—"
+    return f"${cost:.4f}" if 0 < cost < 0.01 else f"${cost:.2f}"
+
+
+def _usage(usage: Any) -> dict[str, Any]:
+    return usage if isinstance(usage, dict) else {}
+
+
+def _code(value: Any) -> str:
+    """A URL or path as text (never a link: it may come from a web page)."""
+    return f'<code class="url">{_e(value)}</code>' if value else "—"
+
+
+def _tokens_html(usage: Any) -> str:
+    u = _usage(usage)
+    if not u:
+        return "—"
+    parts = [f"in {_count(u.get('input_tokens'))}", f"out {_count(u.get('output_tokens'))}"]
+    if u.get("reasoning_tokens"):
+        parts.append(f"reasoning {_count(u.get('reasoning_tokens'))}")
+    return f'<b>{_count(u.get("total_tokens"))}</b> <span class="muted">({" · ".join(parts)})</span>'
+
+
+STATUS_LABELS = {"running": "did not finish", "max_steps": "max steps", "safety_denied": "safety denied"}
+STATUS_TONES = {
+    "completed": "ok", "failed": "bad", "error": "bad", "diverged": "bad",
+    "max_steps": "warn", "timeout": "warn", "safety_denied": "warn",
+    "interrupted": "muted", "running": "info",
+}
+
+
+def _status_badge(status: Any, big: bool = False) -> str:
+    status = str(status or "unknown")
+    label = STATUS_LABELS.get(status, status)
+    tone = STATUS_TONES.get(status, "muted")
+    size = " big" if big else ""
+    return f'<span class="status {tone}{size}" data-status="{_e(status)}">{_e(label)}</span>'
+
+
+def _element_text(element: Any) -> str:
+    """``button "Save"`` from an anchor's element description."""
+    if not isinstance(element, dict):
+        return ""
+    kind = element.get("role") or element.get("tag") or "element"
+    name = element.get("name") or element.get("text") or element.get("testid") or element.get("id")
+    name = " ".join(str(name).split()) if name else ""
+    if len(name) > 60:
+        name = name[:59] + "…"
+    return f"{kind} “{name}”" if name else str(kind)
+
+
+def _final_screen(meta: dict[str, Any], steps: list[dict[str, Any]]) -> Any:
+    """The last screen of the run, also of one that was killed before writing ``final_screen``."""
+    if meta.get("final_screen"):
+        return meta["final_screen"]
+    for step in reversed(steps):
+        for key in ("screen_after", "screen_before"):
+            if isinstance(step, dict) and step.get(key):
+                return step[key]
+    return meta.get("initial_screen")
+
+
+# --- The report ---------------------------------------------------------------------------------
+
+
+def write_report(run_dir: Path | str) -> Path:
+    """Write ``report.html`` into the run folder (also a folder left by a killed run)."""
+    run_dir = Path(run_dir)
+    meta, steps = read_run(run_dir)
+    page = _Report(run_dir, meta, steps).render()
+    out = run_dir / "report.html"
+    tmp = out.with_name(f".report.html.{os.getpid()}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
+
+
+class _Report:
+    def __init__(self, run_dir: Path, meta: dict[str, Any], steps: list[dict[str, Any]]) -> None:
+        self.run_dir = run_dir
+        self.meta = meta
+        self.steps = [s for s in steps if isinstance(s, dict)]
+        self.settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+        self.screens = _Screens(run_dir)
+
+    def render(self) -> str:
+        # The body first: it decides which screenshots get embedded.
+        body = "".join([self._header(), self._answer(), self._checks(), self._timeline()])
+        nonce = secrets.token_urlsafe(16)
+        task = " ".join(str(self.meta.get("task") or "").split())
+        title = f"cua · {self.meta.get('status') or 'run'} · {task[:80]}"
+        return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{CSP}; script-src 'nonce-{nonce}'">
+<title>{_e(title)}</title>
+<style>{BASE_CSS}{REPORT_CSS}
+{self.screens.css()}</style>
+</head>
+<body>
+{body}
+<div id="lightbox" class="lightbox" hidden role="dialog" aria-modal="true" aria-label="Screenshot">
+  <div class="lb-bar"><span class="lb-caption"></span><span class="lb-count"></span>
+  <button type="button" class="lb-prev" aria-label="Previous screenshot">‹</button>
+  <button type="button" class="lb-next" aria-label="Next screenshot">›</button>
+  <button type="button" class="lb-close" aria-label="Close">×</button></div>
+  <div class="lb-stage"><div class="lb-frame"><img alt=""><div class="lb-marks"></div></div></div>
+</div>
+<script type="application/json" id="cua-full">{self.screens.full_json()}</script>
+<script nonce="{nonce}">{REPORT_JS}</script>
+</body>
+</html>
+"""
+
+    # -- header ----------------------------------------------------------------------------------
+    def _header(self) -> str:
+        m, s = self.meta, self.settings
+        status = m.get("status")
+        kind = "Replay" if m.get("kind") == "replay" else "Run"
+        scenario = m.get("scenario") if isinstance(m.get("scenario"), dict) else {}
+        tool = s.get("tool_format") or s.get("tool") or "—"
+        facts = [
+            ("Model", f'{_e(s.get("model") or "—")} <span class="muted">· {_e(tool)} tool</span>'),
+            ("Environment", f'{_e(s.get("env") or "—")} <span class="muted">· {_e(s.get("display") or "—")}</span>'),
+            ("Started", _e(_when(m.get("started_at")))),
+            ("Duration", _e(_duration(m.get("duration_s"))) if status != "running" else "—"),
+            ("Steps", _e(_count(m.get("steps", len(self.steps))))),
+            ("Tokens", _tokens_html(m.get("usage"))),
+            ("Cost", _e(_cost(m.get("cost")))),
+            ("Start URL", _code(s.get("start_url"))),
+            ("Final URL", _code(m.get("final_url"))),
+        ]
+        if scenario.get("name"):
+            facts.insert(0, ("Scenario", _e(scenario["name"])))
+        if m.get("kind") == "replay":
+            diverged = m.get("diverged_at")
+            facts.append(("Healed", _e(_count(m.get("healed") or 0))))
+            link = f'at step <a href="#step-{_e(diverged)}">{_e(diverged)}</a>' if diverged else "no"
+            facts.append(("Diverged", link))
+            facts.append(("Replay of", _code(m.get("source_run"))))
+        grid = "".join(
+            f'<div class="fact{" wide" if dd.startswith("<code") else ""}"><dt>{dt}</dt><dd>{dd}</dd></div>'
+            for dt, dd in facts
+        )
+
+        notes = []
+        if status == "running":
+            notes.append(
+                '<div class="callout info"><b>This run did not finish.</b> Its process stopped (killed '
+                f"or still running) before writing a result; the {len(self.steps)} recorded "
+                f"step{'s' if len(self.steps) != 1 else ''} are shown below.</div>"
+            )
+        if m.get("reason"):
+            notes.append(f'<div class="callout bad"><b>Reason</b> <span class="pre">{_e(m["reason"])}</span></div>')
+        if m.get("error"):
+            notes.append(f'<div class="callout bad"><b>Error</b> <span class="pre">{_e(m["error"])}</span></div>')
+
+        final_rel = _final_screen(m, self.steps)
+        final = _figure(self.screens, final_rel, "Final screen", cls="final-shot") if self.screens.get(final_rel) else ""
+        exit_code = m.get("exit_code")
+        exit_code = f'<span class="exit">exit code <b>{_e(exit_code)}</b></span>' if exit_code is not None else ""
+        return f"""<header class="card run-head">
+<div class="run-main">
+  <div class="eyebrow">cua · {kind} report</div>
+  <h1 class="task pre">{_e(m.get("task") or "(no task)")}</h1>
+  <div class="status-line">{_status_badge(status, big=True)}{exit_code}</div>
+  <dl class="facts">{grid}</dl>
+</div>
+{final}
+</header>
+{"".join(notes)}"""
+
+    # -- answer and checks -----------------------------------------------------------------------
+    def _answer(self) -> str:
+        text = self.meta.get("final_text")
+        if not text:
+            return ""
+        return f'<section class="card"><h2>Final answer</h2><div class="answer pre">{_e(text)}</div></section>'
+
+    def _checks(self) -> str:
+        checks = [c for c in self.meta.get("checks") or [] if isinstance(c, dict)]
+        if not checks:
+            return ""
+        rows = []
+        for check in checks:
+            ok = bool(check.get("ok"))
+            pair = ""
+            if check.get("expected_screen") or check.get("actual_screen"):
+                name = check.get("name") or "check"
+                pair = '<div class="pair">' + "".join(
+                    _figure(self.screens, check.get(key), label, f"{name}: {label}")
+                    for key, label in (("expected_screen", "expected"), ("actual_screen", "actual"))
+                ) + "</div>"
+            rows.append(
+                f'<li class="check {"ok" if ok else "bad"}"><span class="mark">{"✓" if ok else "✗"}</span>'
+                f'<div><b>{_e(check.get("name") or "check")}</b> <span class="detail pre">'
+                f'{_e(check.get("detail") or "")}</span>{pair}</div></li>'
+            )
+        passed = sum(1 for c in checks if c.get("ok"))
+        return (f'<section class="card"><h2>Checks <span class="muted">{passed} of {len(checks)} passed'
+                f'</span></h2><ul class="checks">{"".join(rows)}</ul></section>')
+
+    # -- timeline --------------------------------------------------------------------------------
+    def _timeline(self) -> str:
+        if not self.steps:
+            initial = self.meta.get("initial_screen")
+            shot = _figure(self.screens, initial, "Initial screen", cls="solo") if self.screens.get(initial) else ""
+            return f'<section class="card"><h2>Steps</h2><p class="empty">No steps were recorded.</p>{shot}</section>'
+        cards = "".join(self._step(step) for step in self.steps)
+        return f"""<section class="timeline">
+<div class="timeline-head"><h2>Steps <span class="muted">{len(self.steps)}</span></h2>
+<label class="toggle"><input type="checkbox" id="show-marks" checked> show action marks</label></div>
+{self._filmstrip()}
+{cards}
+</section>"""
+
+    def _filmstrip(self) -> str:
+        items = []
+        for step in self.steps:
+            screen = self.screens.get(step.get("screen_before"))
+            n = _e(step.get("step"))
+            flags = " diverged" if step.get("diverged") else " final" if step.get("final") else ""
+            style = f' style="aspect-ratio:{screen.width}/{screen.height}"' if screen else ""
+            key = screen.key if screen else "missing"
+            items.append(
+                f'<a class="film {key}{flags}" href="#step-{n}"{style} title="Step {n}"><span>{n}</span></a>'
+            )
+        return f'<nav class="filmstrip" aria-label="Steps">{"".join(items)}</nav>'
+
+    def _step(self, step: dict[str, Any]) -> str:
+        n = step.get("step")
+        actions = step.get("actions") if isinstance(step.get("actions"), list) else []
+        badges = []
+        if step.get("final"):
+            badges.append('<span class="badge ok">final</span>')
+        if step.get("replay"):
+            source = step.get("source_step")
+            badges.append(f'<span class="badge muted">{f"replays step {_e(source)}" if source else "replay"}</span>')
+        healed = sum(1 for a in actions if healed_shift(a))
+        if healed:
+            badges.append(f'<span class="badge healed">healed ×{healed}</span>')
+        if step.get("diverged"):
+            badges.append('<span class="badge bad">diverged</span>')
+        checks = step.get("safety_checks") if isinstance(step.get("safety_checks"), list) else []
+        if any(isinstance(c, dict) and c.get("decision") == "denied" for c in checks):
+            badges.append('<span class="badge bad">safety denied</span>')
+        elif checks:
+            badges.append('<span class="badge warn">safety check</span>')
+
+        chips = []
+        if _num(step.get("elapsed_s")) is not None:
+            chips.append(f'<span title="time since the run started">at {_duration(step["elapsed_s"])}</span>')
+        if _num(step.get("model_ms")) is not None:
+            chips.append(f"model {_ms(step['model_ms'])}")
+        if _num(step.get("settle_ms")) is not None:
+            chips.append(f'<span title="from the last action to the screenshot answering it">'
+                         f'settle {_ms(step["settle_ms"])}</span>')
+        usage = _usage(step.get("usage"))
+        if usage:
+            chips.append(f"{_count(usage.get('total_tokens'))} tokens")
+
+        caption = f"Step {n} — the screen the model saw"
+        detail = "".join([
+            self._block("Reasoning", step.get("reasoning"), "reasoning"),
+            self._block("Assistant", step.get("text"), "assistant"),
+            self._safety(checks),
+            self._actions(actions),
+            self._functions(step.get("functions")),
+            self._after(step, usage),
+        ]) or '<p class="empty">Nothing recorded for this step.</p>'
+        classes = "card step" + (" is-final" if step.get("final") else "")
+        head = (f'<div class="step-head"><h3>Step {_e(n)}</h3>{"".join(badges)}'
+                f'<span class="chips">{" · ".join(chips)}</span></div>')
+        if isinstance(step.get("diverged"), dict):
+            # What the recording expected next to what the replay found says it all.
+            classes += " is-diverged"
+            body = f'{self._diverged(step)}<div class="step-detail">{detail}</div>'
+        else:
+            label = "what the model saw" + (" — marks show the actions" if actions else "")
+            shot = _figure(self.screens, step.get("screen_before"), label, caption, actions, cls="step-shot")
+            body = f'<div class="step-body">{shot}<div class="step-detail">{detail}</div></div>'
+        return f"""<article class="{classes}" id="step-{_e(n)}" data-step="{_e(n)}">
+{head}
+{body}
+</article>"""
+
+    @staticmethod
+    def _block(title: str, text: Any, cls: str) -> str:
+        if not text:
+            return ""
+        return f'<div class="block {cls}"><h4>{title}</h4><div class="pre">{_e(text)}</div></div>'
+
+    @staticmethod
+    def _safety(checks: list[Any]) -> str:
+        if not checks:
+            return ""
+        rows = []
+        for check in checks:
+            if not isinstance(check, dict):
+                continue
+            decision = str(check.get("decision") or "pending")
+            tone = {"acknowledged": "warn", "denied": "bad"}.get(decision, "muted")
+            rows.append(f'<li><span class="badge {tone}">{_e(decision)}</span> '
+                        f'<b>{_e(check.get("code") or "check")}</b> '
+                        f'<span class="pre">{_e(check.get("message") or "")}</span></li>')
+        return f'<div class="block safety"><h4>Safety checks</h4><ul class="plain">{"".join(rows)}</ul></div>'
+
+    @staticmethod
+    def _actions(actions: list[Any]) -> str:
+        if not actions:
+            return ""
+        rows = []
+        for n, record in enumerate(actions, start=1):
+            kind = str(action_of(record).get("type") or "?")
+            color = COLORS.get(kind, "#60646c")
+            extra = []
+            anchor = record.get("anchor") if isinstance(record, dict) else None
+            element = anchor.get("element") if isinstance(anchor, dict) else None
+            if element:
+                extra.append(f'<span class="on">on {_e(_element_text(element))}</span>')
+            shift = healed_shift(record)
+            if shift:
+                (fx, fy), (tx, ty) = shift
+                by = record["healed"].get("by") or "?"
+                extra.append(f'<span class="badge healed" title="the replay found the target elsewhere">'
+                             f'healed by {_e(by)}</span>'
+                             f' <span class="muted">({fx:.0f}, {fy:.0f}) → ({tx:.0f}, {ty:.0f})</span>')
+            ms = record.get("ms") if isinstance(record, dict) else None
+            rows.append(
+                f'<li class="act" data-kind="{_e(kind)}"><span class="num" style="background:{color}">{n}</span>'
+                f'<span class="what">{_e(describe_action(record, limit=400))}</span>{"".join(extra)}'
+                f'<span class="ms">{_e(_ms(ms)) if ms is not None else ""}</span></li>'
+            )
+        return f'<div class="block"><h4>Actions</h4><ol class="actions">{"".join(rows)}</ol></div>'
+
+    @staticmethod
+    def _functions(functions: Any) -> str:
+        if not isinstance(functions, list) or not functions:
+            return ""
+        rows = []
+        for call in functions:
+            if not isinstance(call, dict):
+                continue
+            rows.append(
+                f'<li><code>{_e(call.get("name"))}({_e(call.get("arguments") or "")})</code>'
+                f'<span class="ms">{_e(_ms(call.get("ms")))}</span>'
+                f'<div class="output pre">{_e(call.get("output") or "")}</div></li>'
+            )
+        return f'<div class="block"><h4>Function calls</h4><ul class="plain fns">{"".join(rows)}</ul></div>'
+
+    @staticmethod
+    def _after(step: dict[str, Any], usage: dict[str, Any]) -> str:
+        rows = []
+        if step.get("url"):
+            rows.append(f'<div><span class="muted">URL after</span> <code class="url">{_e(step["url"])}</code></div>')
+        if usage:
+            rows.append(f'<div><span class="muted">Tokens</span> {_tokens_html(usage)}</div>')
+        if step.get("response_id"):
+            rows.append(f'<div><span class="muted">Response</span> <code>{_e(step["response_id"])}</code></div>')
+        items = step.get("items")
+        raw = ""
+        if items:
+            dump = json.dumps(items, indent=2, ensure_ascii=False, default=str)
+            raw = f'<details class="raw"><summary>Output items as received</summary><pre>{_e(dump)}</pre></details>'
+        return f'<div class="block after">{"".join(rows)}{raw}</div>' if rows or raw else ""
+
+    def _diverged(self, step: dict[str, Any]) -> str:
+        diverged = step.get("diverged")
+        if not isinstance(diverged, dict):
+            return ""
+        n = step.get("step")
+        pair = "".join(
+            _figure(self.screens, diverged.get(key), label, f"Step {n}: {label}")
+            for key, label in (("expected_screen", "expected (recording)"), ("actual_screen", "actual (this replay)"))
+        )
+        reason = _e(diverged.get("reason") or "")
+        return f'<div class="diverged-box"><h4>Diverged: <span class="pre">{reason}</span></h4><div class="pair">{pair}</div></div>'
+
+
+# --- The index ----------------------------------------------------------------------------------
+
+
+def write_index(run_dirs: Iterable[Path | str], out_path: Path | str) -> Path:
+    """One page rolling up several runs, linking each run's report (written when missing)."""
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    rows, css = [], []
+    passed = failed = 0
+    total_tokens, total_cost, total_time = 0, 0.0, 0.0
+    any_cost = False
+    seen_thumbs: dict[str, str] = {}
+    for run_dir in (Path(d) for d in run_dirs):
+        meta, steps = read_run(run_dir)
+        report = run_dir / "report.html"
+        if not report.exists():
+            write_report(run_dir)
+        href = quote(Path(os.path.relpath(report.resolve(), out_path.parent.resolve())).as_posix())
+        status = meta.get("status")
+        ok = status == "completed"
+        passed += ok
+        failed += not ok
+        usage = _usage(meta.get("usage"))
+        total_tokens += int(_num(usage.get("total_tokens")) or 0)
+        if _num(meta.get("cost")) is not None:
+            total_cost += float(meta["cost"])
+            any_cost = True
+        total_time += _num(meta.get("duration_s")) or 0.0
+
+        thumb = ""
+        final_rel = _final_screen(meta, steps)
+        if isinstance(final_rel, str):
+            key = Path(final_rel).stem  # screens are named by content hash: same name, same image
+            if key not in seen_thumbs:
+                screen = _Screens(run_dir, INDEX_THUMB_WIDTH, with_full=False).get(final_rel)
+                seen_thumbs[key] = f"t{len(seen_thumbs)}" if screen else ""
+                if screen:
+                    css.append(f".{seen_thumbs[key]}{{background-image:url({screen.thumb});"
+                               f"aspect-ratio:{screen.width}/{screen.height}}}")
+            if seen_thumbs[key]:
+                thumb = f'<a class="thumb {seen_thumbs[key]}" href="{_e(href)}" aria-label="final screen"></a>'
+
+        scenario = meta.get("scenario") if isinstance(meta.get("scenario"), dict) else {}
+        kind = "replay" if meta.get("kind") == "replay" else "run"
+        replay = "—"
+        if kind == "replay":
+            diverged = meta.get("diverged_at")
+            replay = f'healed {_e(_count(meta.get("healed") or 0))}'
+            if diverged:
+                replay += f' · <span class="bad-text">diverged at {_e(diverged)}</span>'
+        label = scenario.get("name") or meta.get("task") or run_dir.name
+        task = meta.get("task") if scenario.get("name") else ""
+        rows.append(f"""<tr class="{'ok' if ok else 'bad'}">
+<td>{_status_badge(status)}</td>
+<td class="what"><a href="{_e(href)}">{_e(label)}</a> <span class="badge muted">{kind}</span>
+<div class="sub pre">{_e(task)}</div><div class="sub">{_e(meta.get("reason") or meta.get("error") or "")}</div></td>
+<td class="n">{_e(_count(meta.get("steps", len(steps))))}</td>
+<td class="n">{_e(_duration(meta.get("duration_s")))}</td>
+<td class="n">{_e(_count(usage.get("total_tokens")))}</td>
+<td class="n">{_e(_cost(meta.get("cost")))}</td>
+<td class="replay">{replay}</td>
+<td>{thumb}</td>
+</tr>""")
+    total = passed + failed
+    summary_tone = "ok" if failed == 0 else "bad"
+    page = f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
+<title>cua · {passed} of {total} passed</title>
+<style>{BASE_CSS}{INDEX_CSS}
+{chr(10).join(css)}</style>
+</head>
+<body>
+<header class="card index-head">
+  <div class="eyebrow">cua · runs</div>
+  <h1><span class="status big {summary_tone}">{passed} of {total} passed</span></h1>
+  <dl class="facts">
+    <div class="fact"><dt>Passed</dt><dd class="ok-text">{passed}</dd></div>
+    <div class="fact"><dt>Failed</dt><dd class="{'bad-text' if failed else ''}">{failed}</dd></div>
+    <div class="fact"><dt>Duration</dt><dd>{_e(_duration(total_time))}</dd></div>
+    <div class="fact"><dt>Tokens</dt><dd>{_e(_count(total_tokens))}</dd></div>
+    <div class="fact"><dt>Cost</dt><dd>{_e(_cost(total_cost) if any_cost else "—")}</dd></div>
+  </dl>
+</header>
+<section class="card">
+<table class="runs">
+<thead><tr><th>Status</th><th>Run</th><th class="n">Steps</th><th class="n">Duration</th><th class="n">Tokens</th>
+<th class="n">Cost</th><th>Replay</th><th>Final screen</th></tr></thead>
+<tbody>{"".join(rows) or '<tr><td colspan="8" class="empty">No runs.</td></tr>'}</tbody>
+</table>
+</section>
+</body>
+</html>
+"""
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out_path)
+    return out_path
+
+
+# --- Styles and script --------------------------------------------------------------------------
+
+BASE_CSS = """
+:root{--bg:#f4f5f7;--card:#fff;--ink:#1c2024;--muted:#6b6f78;--line:#e3e4e8;--soft:#f8f9fa;
+--ok:#18794e;--ok-bg:#e3f5ea;--bad:#ce2c31;--bad-bg:#feebec;--warn:#ab6400;--warn-bg:#fff3d6;
+--info:#0d74ce;--info-bg:#e6f4fe;--heal:#6550b9;--heal-bg:#f1eefd;
+--mono:ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace}
+*{box-sizing:border-box}
+body{margin:0;padding:24px;background:var(--bg);color:var(--ink);
+font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+body>*{max-width:1240px;margin-left:auto;margin-right:auto}
+h1,h2,h3,h4{margin:0;line-height:1.25}
+h2{font-size:17px;margin-bottom:12px}
+h2 .muted{font-weight:400;font-size:14px;margin-left:6px}
+a{color:var(--info)}
+code{font-family:var(--mono);font-size:12.5px}
+.card{background:var(--card);border:1px solid var(--line);border-radius:12px;padding:20px 22px;
+margin-bottom:16px;box-shadow:0 1px 2px rgba(0,0,0,.04)}
+.muted{color:var(--muted)}
+.pre{white-space:pre-wrap;overflow-wrap:anywhere}
+.eyebrow{font-size:12px;letter-spacing:.06em;text-transform:uppercase;color:var(--muted);margin-bottom:6px}
+.status{display:inline-block;padding:2px 10px;border-radius:999px;font-weight:600;font-size:12.5px;
+background:var(--soft);color:var(--muted);border:1px solid currentColor;white-space:nowrap}
+.status.big{font-size:15px;padding:4px 14px}
+.status.ok{background:var(--ok-bg);color:var(--ok)}.status.bad{background:var(--bad-bg);color:var(--bad)}
+.status.warn{background:var(--warn-bg);color:var(--warn)}.status.info{background:var(--info-bg);color:var(--info)}
+.badge{display:inline-block;padding:1px 8px;border-radius:6px;font-size:12px;font-weight:600;
+background:var(--soft);color:var(--muted);white-space:nowrap}
+.badge.ok{background:var(--ok-bg);color:var(--ok)}.badge.bad{background:var(--bad-bg);color:var(--bad)}
+.badge.warn{background:var(--warn-bg);color:var(--warn)}.badge.healed{background:var(--heal-bg);color:var(--heal)}
+.ok-text{color:var(--ok)}.bad-text{color:var(--bad)}
+.facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(190px,1fr));gap:12px 20px;margin:16px 0 0}
+.fact dt{font-size:11.5px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted)}
+.fact dd{margin:2px 0 0;overflow-wrap:anywhere}
+.fact.wide{grid-column:span 2}
+.empty{color:var(--muted);font-style:italic}
+"""
+
+REPORT_CSS = """
+.run-head{display:grid;grid-template-columns:minmax(0,1fr) 300px;gap:24px;align-items:start}
+.run-head .task{font-size:20px;font-weight:650;margin-bottom:10px}
+.final-shot{margin:0}.final-shot figcaption,figure figcaption{font-size:12px;color:var(--muted);margin-top:6px}
+code.url{background:var(--soft);padding:1px 5px;border-radius:4px;overflow-wrap:anywhere}
+.callout{border-radius:10px;padding:12px 16px;margin-bottom:16px;border:1px solid}
+.callout b{margin-right:8px}
+.callout.bad{background:var(--bad-bg);border-color:#f4b5b7;color:#7d1a1e}
+.callout.info{background:var(--info-bg);border-color:#a8d5f7;color:#0b4f8a}
+.answer{font-size:15px;background:var(--ok-bg);border-left:4px solid var(--ok);padding:12px 16px;border-radius:8px}
+.checks{list-style:none;margin:0;padding:0}
+.check{display:flex;gap:12px;padding:10px 0;border-top:1px solid var(--line)}
+.check:first-child{border-top:0}
+.check .mark{font-weight:700;font-size:16px;width:22px;height:22px;border-radius:50%;display:grid;
+place-items:center;flex:none;font-size:13px}
+.check.ok .mark{background:var(--ok-bg);color:var(--ok)}.check.bad .mark{background:var(--bad-bg);color:var(--bad)}
+.check .detail{color:var(--muted);margin-left:6px}
+.pair{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:14px;margin-top:10px;max-width:760px}
+.pair figure{margin:0}
+.shot{position:relative;display:block;width:100%;padding:0;margin:0;border:1px solid var(--line);
+border-radius:8px;background-color:#e9eaee;background-size:100% 100%;background-repeat:no-repeat;
+cursor:zoom-in;overflow:hidden;font:inherit}
+.shot:hover{border-color:#9ea3ad;box-shadow:0 2px 10px rgba(0,0,0,.12)}
+.shot:focus-visible{outline:3px solid var(--info);outline-offset:2px}
+.shot svg.marks{position:absolute;inset:0;width:100%;height:100%;pointer-events:none}
+.shot.missing{display:grid;place-items:center;aspect-ratio:4/3;color:var(--muted);cursor:default;
+background:repeating-linear-gradient(45deg,#f1f2f4,#f1f2f4 8px,#e9eaee 8px,#e9eaee 16px)}
+body.no-marks .shot svg.marks{display:none}
+.timeline-head{display:flex;align-items:baseline;justify-content:space-between;margin:26px 2px 10px}
+.timeline-head h2{margin:0}
+.toggle{color:var(--muted);font-size:13px;cursor:pointer;user-select:none}
+.filmstrip{display:flex;gap:8px;overflow-x:auto;padding:4px 2px 12px;margin-bottom:8px}
+.film{position:relative;flex:none;width:96px;border-radius:6px;border:2px solid var(--line);
+background-size:100% 100%;background-color:#e9eaee;text-decoration:none}
+.film.missing{aspect-ratio:4/3}
+.film span{position:absolute;left:4px;bottom:4px;background:rgba(20,22,26,.78);color:#fff;
+font-size:11px;font-weight:600;padding:0 6px;border-radius:4px}
+.film:hover{border-color:var(--info)}.film.final{border-color:var(--ok)}.film.diverged{border-color:var(--bad)}
+.step{scroll-margin-top:12px}
+.step.is-diverged{border-color:#f4b5b7;box-shadow:0 0 0 3px var(--bad-bg)}
+.step.is-final{border-color:#a7dcbc}
+.step-head{display:flex;align-items:center;gap:8px;flex-wrap:wrap;margin-bottom:14px}
+.step-head h3{font-size:16px;margin-right:4px}
+.chips{margin-left:auto;color:var(--muted);font-size:12.5px}
+.step-body{display:grid;grid-template-columns:minmax(0,440px) minmax(0,1fr);gap:22px;align-items:start}
+.step-shot{margin:0;position:sticky;top:12px}
+.step-detail{min-width:0}
+.block{margin-bottom:14px}.block:last-child{margin-bottom:0}
+.block h4{font-size:11.5px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted);margin-bottom:4px}
+.reasoning .pre{color:#4a4e57;font-style:italic;background:var(--soft);border-radius:8px;padding:8px 12px}
+.assistant .pre{background:var(--info-bg);border-radius:8px;padding:8px 12px}
+.actions{list-style:none;margin:0;padding:0}
+.act{display:flex;align-items:center;gap:8px;flex-wrap:wrap;padding:5px 0;border-top:1px dashed var(--line)}
+.act:first-child{border-top:0}
+.act .num{flex:none;width:20px;height:20px;border-radius:50%;color:#fff;font-size:11px;font-weight:700;
+display:grid;place-items:center}
+.act .what{font-family:var(--mono);font-size:12.5px;overflow-wrap:anywhere}
+.act .on{color:var(--muted);font-size:12.5px}
+.ms{margin-left:auto;color:var(--muted);font-size:12px;font-variant-numeric:tabular-nums;white-space:nowrap}
+.plain{list-style:none;margin:0;padding:0}.plain li{padding:3px 0}
+.fns li{display:flex;flex-wrap:wrap;gap:6px;align-items:baseline}
+.fns .output{flex-basis:100%;font-family:var(--mono);font-size:12px;background:var(--soft);
+border-radius:6px;padding:6px 10px;max-height:180px;overflow:auto}
+.after{font-size:13px;display:grid;gap:3px}
+.raw summary{cursor:pointer;color:var(--muted);font-size:12.5px;margin-top:4px}
+.raw pre{font-family:var(--mono);font-size:11.5px;background:var(--soft);border-radius:6px;padding:8px 10px;
+max-height:320px;overflow:auto;white-space:pre-wrap;overflow-wrap:anywhere}
+.diverged-box{margin-bottom:16px}
+.diverged-box h4{color:var(--bad);font-size:14px}
+.diverged-box .pair{max-width:900px}
+.exit{margin-left:12px;color:var(--muted)}.exit b{color:var(--ink)}
+figure.solo{max-width:440px;margin:0}
+.lightbox{position:fixed;inset:0;z-index:10;background:rgba(12,13,16,.95);display:flex;flex-direction:column}
+.lightbox[hidden]{display:none}
+.lb-bar{display:flex;align-items:center;gap:10px;padding:10px 16px;color:#e8e9ec}
+.lb-caption{flex:1;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.lb-count{color:#9a9ca3;font-size:13px}
+.lb-bar button{background:rgba(255,255,255,.12);color:#fff;border:0;border-radius:8px;width:36px;height:36px;
+font-size:22px;line-height:1;cursor:pointer}
+.lb-bar button:hover{background:rgba(255,255,255,.24)}
+.lb-stage{flex:1;display:grid;place-items:center;padding:0 16px 16px;min-height:0}
+.lb-frame{position:relative;display:inline-block;line-height:0}
+.lb-frame img{display:block;max-width:calc(100vw - 32px);max-height:calc(100vh - 76px);border-radius:4px;
+background:#fff}
+.lb-marks,.lb-marks svg{position:absolute;inset:0;width:100%;height:100%;pointer-events:none}
+body.no-marks .lb-marks{display:none}
+body.lb-open{overflow:hidden}
+@media (max-width:860px){.run-head,.step-body{grid-template-columns:1fr}.step-shot{position:static}
+.run-head .final-shot{max-width:420px}}
+"""
+
+INDEX_CSS = """
+.index-head h1{margin:4px 0 0}
+table.runs{width:100%;border-collapse:collapse}
+.runs th{font-size:11.5px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted);text-align:left;
+padding:0 10px 8px;border-bottom:1px solid var(--line)}
+.runs td{padding:12px 10px;border-bottom:1px solid var(--line);vertical-align:middle}
+.runs tr:last-child td{border-bottom:0}
+.runs .n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.runs .what a{font-weight:600;text-decoration:none}.runs .what a:hover{text-decoration:underline}
+.runs .sub{color:var(--muted);font-size:12.5px;max-width:520px}
+.runs tr.bad .sub:last-child{color:var(--bad)}
+.runs .replay{white-space:nowrap}
+.thumb{display:block;width:150px;border-radius:6px;border:1px solid var(--line);background-size:100% 100%}
+"""
+
+REPORT_JS = r"""
+(() => {
+  const full = JSON.parse(document.getElementById('cua-full').textContent || '{}');
+  const box = document.getElementById('lightbox');
+  const img = box.querySelector('img');
+  const marks = box.querySelector('.lb-marks');
+  const caption = box.querySelector('.lb-caption');
+  const count = box.querySelector('.lb-count');
+  const shots = Array.from(document.querySelectorAll('button.shot'));
+  let current = -1;
+
+  // The thumbnail is the full image when the file is small; its data URL then lives in the CSS.
+  function source(el) {
+    if (full[el.dataset.img]) return full[el.dataset.img];
+    const match = /url\(["']?(.*?)["']?\)/.exec(getComputedStyle(el).backgroundImage);
+    return match ? match[1] : '';
+  }
+  function show(i) {
+    current = (i + shots.length) % shots.length;
+    const el = shots[current];
+    img.src = source(el);
+    img.alt = el.dataset.caption || '';
+    const svg = el.querySelector('svg.marks');
+    marks.replaceChildren(...(svg ? [svg.cloneNode(true)] : []));
+    caption.textContent = el.dataset.caption || '';
+    count.textContent = (current + 1) + ' / ' + shots.length;
+  }
+  function open(i) {
+    show(i);
+    box.hidden = false;
+    document.body.classList.add('lb-open');
+    box.querySelector('.lb-close').focus();
+  }
+  function close() {
+    box.hidden = true;
+    document.body.classList.remove('lb-open');
+    img.removeAttribute('src');
+    if (shots[current]) shots[current].focus();
+  }
+  shots.forEach((el, i) => el.addEventListener('click', () => open(i)));
+  box.querySelector('.lb-close').addEventListener('click', close);
+  box.querySelector('.lb-prev').addEventListener('click', () => show(current - 1));
+  box.querySelector('.lb-next').addEventListener('click', () => show(current + 1));
+  box.addEventListener('click', (event) => {
+    if (event.target === box || event.target.classList.contains('lb-stage')) close();
+  });
+  document.addEventListener('keydown', (event) => {
+    if (box.hidden) return;
+    if (event.key === 'Escape') close();
+    else if (event.key === 'ArrowRight') show(current + 1);
+    else if (event.key === 'ArrowLeft') show(current - 1);
+  });
+  const toggle = document.getElementById('show-marks');
+  if (toggle) toggle.addEventListener('change', () => document.body.classList.toggle('no-marks', !toggle.checked));
+})();
+"""
