@@ -305,7 +305,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
 
 
 def scenario_schema() -> dict[str, Any]:
-    schema = Scenario.model_json_schema()
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **Scenario.model_json_schema()}
     schema["title"] = "cua scenario"
     schema.get("properties", {}).pop("path", None)
     return schema
