@@ -300,6 +300,7 @@ class Agent:
             step["response_id"] = response.id
             step["usage"] = _usage_dict(response.usage)
             try:
+                await self.env.begin_step(result.steps, _turn_title(response))
                 pending = await self._handle_output(response, step)
             finally:  # a step that ends the run (safety denial, bad output) is recorded too
                 if self.trace:
@@ -414,6 +415,12 @@ class Agent:
 
     async def _anchor(self, x: int, y: int) -> dict[str, Any] | None:
         return await capture_anchor(self.env, x, y)
+
+
+def _turn_title(response: Response) -> str:
+    kinds = [a.get("type", "?") for i in response.output if isinstance(i, ComputerCall) for a in i.raw_actions()]
+    kinds += [f"{i.name}()" for i in response.output if isinstance(i, FunctionCall)]
+    return ", ".join(kinds) or "answer"
 
 
 def _usage_dict(usage: Any) -> dict[str, int] | None:

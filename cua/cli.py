@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--vm-api-key", help="VM API key (or $CUA_VM_API_KEY)")
     run.add_argument("--var", action="append", metavar="K=V", help="scenario variable (repeatable)")
     run.add_argument("--out", help="folder for run folders (default ./runs)")
+    run.add_argument("--playwright-trace", dest="playwright_trace", action="store_true", default=None,
+                     help="also write playwright-trace.zip (one group per step) in the run folder")
     run.add_argument("--record", action="store_true",
                      help="(scenario) save a completed run as the scenario's recording")
     run.add_argument("--json", action="store_true", help="print one JSON object with the result on stdout")
@@ -124,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 SETTING_FLAGS = (
     "task", "start_url", "env", "model", "tool", "display", "max_steps", "timeout", "safety",
     "stream", "stateless", "cdp_url", "ws_endpoint", "headed", "instructions",
-    "navigation_tools", "x_display", "launch", "vm_url", "vm_name", "out",
+    "navigation_tools", "playwright_trace", "x_display", "launch", "vm_url", "vm_name", "out",
 )
 
 

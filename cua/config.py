@@ -37,6 +37,7 @@ class RunSettings(BaseModel):
     wait_ms: int = Field(1000, ge=0)
     token_budget: int | None = Field(None, ge=1)
     navigation_tools: bool = False
+    playwright_trace: bool = False
     # Browser
     headed: bool = False
     device_scale_factor: float = 1.0

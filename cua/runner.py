@@ -70,6 +70,8 @@ async def run_task(
         env = make_environment(settings, vm_api_key=vm_api_key, on_event=on_env_event)
 
     run_dir = new_run_dir(settings.out or "runs", label or settings.task or "run")
+    if settings.playwright_trace and hasattr(env, "trace_path"):
+        env.trace_path = run_dir / "playwright-trace.zip"
     trace = RunTrace(run_dir, redactor)
     started = time.monotonic()
     trace.update(

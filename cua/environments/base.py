@@ -91,6 +91,9 @@ class Environment(ABC):
     async def settle(self) -> None:
         """Wait until what the last actions started has finished (load, network, frame stable)."""
 
+    async def begin_step(self, step: int, title: str) -> None:
+        """A new model turn starts (environments that keep their own trace group by it)."""
+
     async def anchor(self, x: int, y: int) -> dict[str, Any] | None:
         """What is under (x, y), to relocate it on replay; None when the environment cannot tell."""
         return None

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+from pathlib import Path
 import shutil
 from contextlib import asynccontextmanager
 from html import escape as html_escape
@@ -304,6 +305,9 @@ class BrowserEnvironment(Environment):
         self._last_frame: bytes | None = None
         # After a settle: (page, "document:mutation count", time of the last network event).
         self._settled: tuple[Page, str, float] | None = None
+        # --playwright-trace: where to save it (set before start), one group per model turn.
+        self.trace_path: Path | None = None
+        self._trace_group_open = False
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -327,6 +331,8 @@ class BrowserEnvironment(Environment):
             self._context.on("requestfailed", self._on_request_done)
             if self.policy:
                 await self._context.route("**/*", self._route)
+            if self.trace_path is not None:
+                await self._context.tracing.start(screenshots=True, snapshots=True, sources=False)
             page = await self._context.new_page()
             self._on_page(page)
             if self.start_url:
@@ -369,7 +375,23 @@ class BrowserEnvironment(Environment):
                 f"could not launch Chromium ({where}): {_first_line(exc)}; {INSTALL_HINT}"
             ) from None
 
+    async def begin_step(self, step: int, title: str) -> None:
+        if self.trace_path is None or self._context is None:
+            return
+        if self._trace_group_open:
+            await self._context.tracing.group_end()
+        await self._context.tracing.group(f"step {step}: {title}")
+        self._trace_group_open = True
+
     async def stop(self) -> None:
+        if self.trace_path is not None and self._context is not None:
+            try:
+                if self._trace_group_open:
+                    await self._context.tracing.group_end()
+                await self._context.tracing.stop(path=str(self.trace_path))
+            except Exception as exc:  # the browser died: there is no trace to save
+                log.warning("could not save the Playwright trace: %s", exc)
+            self._trace_group_open = False
         context, browser, pw = self._context, self._browser, self._playwright
         self._context = self._browser = self._playwright = None
         self._pages.clear()
