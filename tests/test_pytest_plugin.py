@@ -1,0 +1,144 @@
+"""The pytest plugin from a user's project: scenario files collected as tests, run by replay, live
+(the script, as there is no API key) or auto, also under pytest-xdist; failures that point at the
+step, the reason and the report; and the ``cua_run`` fixture in a Python test."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+# In-process pytester runs forget the modules they imported; numpy (behind replay healing) cannot
+# be imported twice in one process, so everything a run imports is imported here once.
+import cua.runner  # noqa: F401
+import cua.testing.standin  # noqa: F401
+import cua.trace.replay  # noqa: F401
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parent.parent
+SCENARIOS = REPO / "scenarios"
+DEMO_APP = REPO / "environments" / "demo_app"
+
+
+@pytest.fixture(autouse=True)
+def no_model_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def project_ini(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+
+
+def add_scenario(pytester: pytest.Pytester, name: str, *, recording: bool = True,
+                 edit: tuple[str, str] | None = None) -> Path:
+    """Copy a bundled scenario (and its recording) into the project's scenarios/ folder; its
+    ``serve:`` path is relative to the file, so it is pointed at the demo app here."""
+    folder = pytester.path / "scenarios"
+    folder.mkdir(exist_ok=True)
+    text = (SCENARIOS / f"{name}.cua.yaml").read_text(encoding="utf-8")
+    text = text.replace("serve: ../environments/demo_app", f"serve: {DEMO_APP}")
+    if edit:
+        assert edit[0] in text
+        text = text.replace(*edit)
+    path = folder / f"{name}.cua.yaml"
+    path.write_text(text, encoding="utf-8")
+    if recording:
+        shutil.copytree(SCENARIOS / "recordings" / name, folder / "recordings" / name)
+    return path
+
+
+def run_kinds(pytester: pytest.Pytester) -> dict[str, str]:
+    """Scenario name → kind ("run" or "replay") of every run folder the session wrote."""
+    kinds = {}
+    for meta_path in (pytester.path / "runs").glob("*/run.json"):
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        kinds[meta["scenario"]["name"]] = meta["kind"]
+    return kinds
+
+
+@pytest.mark.parametrize("mode, kind", [("replay", "replay"), ("live", "run")])
+def test_a_scenario_file_is_a_test_in_each_mode(pytester: pytest.Pytester, mode: str, kind: str) -> None:
+    add_scenario(pytester, "login")
+    result = pytester.runpytest(f"--cua-mode={mode}", "--cua-out=runs", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*scenarios/login.cua.yaml::login PASSED*"])
+    assert run_kinds(pytester) == {"login": kind}
+
+
+def test_auto_mode_replays_what_has_a_recording_and_runs_the_rest(pytester: pytest.Pytester) -> None:
+    add_scenario(pytester, "login")
+    add_scenario(pytester, "menu", recording=False)
+    result = pytester.runpytest("--cua-out=runs")
+    result.assert_outcomes(passed=2)
+    assert run_kinds(pytester) == {"login": "replay", "context-menu": "run"}
+
+
+def test_replay_mode_without_a_recording_fails_saying_how_to_make_one(pytester: pytest.Pytester) -> None:
+    add_scenario(pytester, "menu", recording=False)
+    result = pytester.runpytest("--cua-mode=replay", "--cua-out=runs")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*no recording at*record it with 'cua run *menu.cua.yaml --record'*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_a_failing_check_shows_the_step_the_reason_and_the_report(pytester: pytest.Pytester) -> None:
+    add_scenario(pytester, "login", recording=False, edit=('text_visible: "Welcome, demo"', 'text_visible: "Welcome, Ada"'))
+    (pytester.path / "scenarios" / "broken.cua.yaml").write_text("name: broken\ntask: x\nlimits: {max_steps: 0}\n")
+    result = pytester.runpytest("--cua-mode=live", "--cua-out=runs")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines([
+        "*scenario 'login' (live): failed",
+        "*after step 3",
+        "*reason: check failed: text visible 'Welcome, Ada': text 'Welcome, Ada' is not visible",
+        "*✗ text visible 'Welcome, Ada': text 'Welcome, Ada' is not visible",
+        "*report: *report.html",
+    ])
+    report = pytester.path / re.search(r"report: (\S+report\.html)", out).group(1)  # relative to the cwd
+    assert report.is_file() and report.parent.parent.resolve() == (pytester.path / "runs").resolve()
+    assert "✗ url matches" not in out  # only the failing check is listed
+    result.stdout.fnmatch_lines(["*broken.cua.yaml: field limits.max_steps: *greater than or equal to 1*"])
+    assert "Traceback" not in out
+
+
+def test_scenarios_run_in_parallel_under_xdist(pytester: pytest.Pytester) -> None:
+    add_scenario(pytester, "login")
+    add_scenario(pytester, "board", recording=False)
+    result = pytester.runpytest_subprocess("-n", "2", "--cua-out=runs", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*2 workers*"])
+    assert run_kinds(pytester) == {"login": "replay", "board": "run"}
+
+
+def test_the_cua_run_fixture_runs_a_scripted_flow_from_a_python_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_flow="""
+        def test_sign_in(cua_run, cua_demo_url, tmp_path):
+            result = cua_run(
+                task="Sign in as demo.",
+                start_url=cua_demo_url + "/login.html",
+                script=[
+                    {"actions": [{"type": "click", "x": 232, "y": 181}, {"type": "type", "text": "demo"},
+                                 {"type": "click", "x": 232, "y": 259}, {"type": "type", "text": "s3cret"},
+                                 {"type": "keypress", "keys": ["ENTER"]}]},
+                    {"message": "Signed in."},
+                ],
+                checks=[{"text_visible": "Welcome, demo"}, {"url_matches": "dashboard"}],
+            )
+            assert result.status == "completed", result.reason
+            assert [c["ok"] for c in result.checks] == [True, True]
+            assert result.run_dir.startswith(str(tmp_path))
+
+        def test_a_failing_flow_is_reported_in_the_result(cua_run, cua_demo_url):
+            result = cua_run(task="Look.", start_url=cua_demo_url + "/login.html",
+                             script=[{"message": "Nothing to do."}], checks=[{"text_visible": "Welcome, demo"}])
+            assert result.status == "failed" and result.exit_code == 1
+            assert "Welcome, demo" in result.reason
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
