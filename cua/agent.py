@@ -303,9 +303,8 @@ class Agent:
                 await self.env.begin_step(result.steps, _turn_title(response))
                 pending = await self._handle_output(response, step)
             finally:  # a step that ends the run (safety denial, bad output) is recorded too
-                if self.trace:
+                if self.trace:  # run.json is rewritten at the end; readers count steps.jsonl
                     self.trace.append_step(step)
-                    self.trace.update(steps=result.steps, usage=result.usage.as_dict(), status="running")
                 if self.on_step:
                     self.on_step(step)
             if result.status != "running":
