@@ -280,7 +280,8 @@ def test_update_saves_the_healed_replay_so_the_next_replay_needs_no_healing(tmp_
     healed = json.loads(first.stdout)
     assert healed["status"] == "completed" and healed["healed"] > 0
     after = json.loads((recording / "run.json").read_text(encoding="utf-8"))
-    assert after["kind"] == "replay" and after["started_at"] != before.get("updated_at")
+    assert before["kind"] == "run" and after["kind"] == "replay"
+    assert Path(after["source_run"]).resolve() == recording.resolve()
     assert not (tmp_path / "recordings" / ".login.new").exists()
 
     second = cua("replay", str(scenario), "--var", "query=?shift=1", "--out", str(tmp_path / "runs"), "--json")
