@@ -28,6 +28,7 @@ from .matching import find_crop
 from .recorder import RunTrace, new_run_dir, read_run
 
 HealMode = Literal["none", "model"]
+STILL_THERE = 0.01  # mean difference (0..1) under which the crop is still at its recorded place
 
 
 class Diverged(Exception):
@@ -118,6 +119,11 @@ class Replayer:
         if seen and (self.source / seen).exists():
             crop, box = crop_around((self.source / seen).read_bytes(), x, y)
         if crop:
+            # A target that did not move is the common case, and the search's coarse pass can miss
+            # its exact spot for a look-alike elsewhere: look at the recorded place first.
+            here, _ = crop_around(self.last_png, x, y)
+            if find_crop(crop, here, max_diff=STILL_THERE) is not None:
+                return action, None
             match = find_crop(crop, self.last_png)
             if match is not None:
                 cx, cy = box["x"] + box["width"] // 2, box["y"] + box["height"] // 2
