@@ -221,11 +221,14 @@ class VMRunner:
         python = ensure_vm_server()
         self._procs: list[subprocess.Popen] = []
         self._tmp = tempfile.TemporaryDirectory(prefix="cua-vm-")
+        self._browser_args = (width, height, scale)
+        self._browsers = 0
         self.log_path = Path(self._tmp.name) / "server.log"
         try:
             self._xvfb = Xvfb(width, height)
             env = {**os.environ, "DISPLAY": self._xvfb.display, "XDG_SESSION_TYPE": "x11"}
             env.pop("CONTAINER_NAME", None)  # when set, the server demands cloud auth
+            self._env = env
             chromium = subprocess.Popen(
                 chromium_command(page_url, width, height, str(Path(self._tmp.name) / "profile"), scale),
                 env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -271,7 +274,51 @@ class VMRunner:
             self._xvfb.stop()
         self._tmp.cleanup()
 
+    def restart_browser(self, page_url: str) -> None:
+        """Replace the VM's kiosk Chromium with a fresh one (new profile) showing ``page_url``."""
+        old = self._procs[0]
+        stop_group(old)
+        self._browsers += 1
+        width, height, scale = self._browser_args
+        profile = str(Path(self._tmp.name) / f"profile-{self._browsers}")
+        self._procs[0] = subprocess.Popen(
+            chromium_command(page_url, width, height, profile, scale), env=self._env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.vm.pids = [self._procs[0].pid if pid == old.pid else pid for pid in self.vm.pids]
+
 
 def kiosk_launch_command(page_url: str, width: int, height: int, user_data_dir: str, scale: int = 1) -> str:
     """The kiosk Chromium as one shell command, for ``XDisplayEnvironment(launch=...)``."""
     return shlex.join(chromium_command(page_url, width, height, user_data_dir, scale))
+
+
+class Kiosk:
+    """A kiosk Chromium on an existing X display that a test restarts on another URL at will."""
+
+    def __init__(self, x_display: str, width: int, height: int, scale: int = 1) -> None:
+        self.x_display, self._size, self._scale = x_display, (width, height), scale
+        self._tmp = tempfile.TemporaryDirectory(prefix="cua-kiosk-")
+        self._starts = 0
+        self.proc: subprocess.Popen | None = None
+
+    def open(self, page_url: str) -> None:
+        """Stop the running browser, if any, and start a fresh one (new profile) on ``page_url``."""
+        self.stop()
+        self._starts += 1
+        profile = str(Path(self._tmp.name) / f"profile-{self._starts}")
+        self.proc = subprocess.Popen(
+            chromium_command(page_url, *self._size, profile, self._scale),
+            env={**os.environ, "DISPLAY": self.x_display}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_group(self.proc)
+            self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        self._tmp.cleanup()
