@@ -39,9 +39,8 @@ if not CUA.exists():  # an install outside the repo's venv: the cua next to this
 API_KEY = "sk-test"
 MODELS = {"preview": "computer-use-preview", "ga": "gpt-5.4"}
 WIDTH, HEIGHT = 1024, 768
-# What ?shift=1 moves every target by: whole 4-px cells, because find_crop's coarse pass at 1/4
-# scale misses some text crops at other sub-cell offsets (the xfail at the end of this file).
-SHIFT = (72, 48)
+# What ?shift=1 moves every target by: deliberately not a round number of pixels.
+SHIFT = (71, 50)
 
 # Model coordinates of the page's targets (unshifted); CSS pixels at 1x, and at 2x with dpr 2.
 PRESS, TWICE, MENU, HOVER, FIELD, PANE = (100, 65), (260, 65), (420, 65), (580, 65), (190, 150), (520, 210)
@@ -485,16 +484,10 @@ def test_environment_errors_exit_4_with_one_clear_message(tmp_path: Path) -> Non
 # --- known gaps -------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cua/trace/matching.py: when the target moved by a non-multiple of 4 px, find_crop's 1/4-scale "
-    "pass no longer lines the crop up with the screen, ranks a look-alike text row one row away "
-    "above the exact spot, and _distinct_minima then drops the exact spot as that look-alike's "
-    "neighbour (within `spacing`); so a crop that is on the screen pixel for pixel is not found"))
 def test_image_healing_finds_a_text_crop_at_every_sub_cell_offset() -> None:
     from PIL import ImageDraw, ImageFont
 
-    from cua.trace.anchors import crop_around
-    from cua.trace.matching import find_crop
+    from cua.trace.matching import locate
 
     font = ImageFont.load_default(size=18)
     words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"]
@@ -511,11 +504,11 @@ def test_image_healing_finds_a_text_crop_at_every_sub_cell_offset() -> None:
         image.save(out, format="PNG")
         return out.getvalue()
 
-    crop, _ = crop_around(pane(0, 0), *PANE)
+    seen = pane(0, 0)
     missed = []
     for dx in range(68, 72):
         for dy in range(48, 52):
-            match = find_crop(crop, pane(dx, dy))
-            if match is None or (match.x, match.y) != (PANE[0] + dx, PANE[1] + dy):
+            match = locate(seen, pane(dx, dy), *PANE)
+            if match is None or match[:2] != (PANE[0] + dx, PANE[1] + dy):
                 missed.append((dx, dy))
     assert missed == [], missed

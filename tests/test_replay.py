@@ -319,10 +319,6 @@ async def test_image_crops_heal_a_recording_that_has_no_element_anchors(demo: An
     assert [(i["text"], i["done"]) for i in env.final_state["items"]] == [("Buy milk", True), ("Write report", False)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cua/trace/matching.py: a 48x48 crop inside a plain text field matches every field of the same "
-    "width equally well (and anywhere along it); find_crop takes the first equal minimum, so the "
-    "password click lands in the username field on the shifted page"))
 async def test_image_crops_heal_the_login_form_with_look_alike_fields(demo: Any, tmp_path: Path) -> None:
     scenario = scenario_copy(tmp_path, "login")
     strip_elements(tmp_path / "recordings" / "login")

@@ -107,7 +107,7 @@ def chromium_command(url: str, width: int, height: int, user_data_dir: str, scal
     return [
         "/usr/bin/chromium", "--kiosk", "--no-sandbox", "--disable-gpu", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--password-store=basic", f"--force-device-scale-factor={scale}",
+        "--password-store=basic", "--disable-smooth-scrolling", f"--force-device-scale-factor={scale}",
         f"--user-data-dir={user_data_dir}", "--window-position=0,0",
         f"--window-size={width // scale},{height // scale}", url,
     ]

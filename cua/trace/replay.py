@@ -23,12 +23,11 @@ from ..config import RunSettings
 from ..environments.base import Environment
 from ..errors import ConfigError, CuaError
 from ..redact import Redactor
-from .anchors import capture_anchor, crop_around
-from .matching import find_crop
+from .anchors import capture_anchor
+from .matching import locate as locate_image
 from .recorder import RunTrace, new_run_dir, read_run
 
 HealMode = Literal["none", "model"]
-STILL_THERE = 0.01  # mean difference (0..1) under which the crop is still at its recorded place
 
 
 class Diverged(Exception):
@@ -115,23 +114,15 @@ class Replayer:
                 oy = y - (box.get("y", y) + box.get("height", 0) / 2) if box else 0
                 nx, ny = round(found[0] + ox), round(found[1] + oy)
                 return _moved(action, nx - x, ny - y), {"from": [x, y], "to": [nx, ny], "by": "element"}
-        crop = None
-        if seen and (self.source / seen).exists():
-            crop, box = crop_around((self.source / seen).read_bytes(), x, y)
-        if crop:
-            # A target that did not move is the common case, and the search's coarse pass can miss
-            # its exact spot for a look-alike elsewhere: look at the recorded place first.
-            here, _ = crop_around(self.last_png, x, y)
-            if find_crop(crop, here, max_diff=STILL_THERE) is not None:
-                return action, None
-            match = find_crop(crop, self.last_png)
-            if match is not None:
-                cx, cy = box["x"] + box["width"] // 2, box["y"] + box["height"] // 2
-                dx, dy = match.x - cx, match.y - cy
-                if abs(dx) <= 2 and abs(dy) <= 2:
+        seen_png = (self.source / seen).read_bytes() if seen and (self.source / seen).exists() else None
+        if seen_png:
+            found = locate_image(seen_png, self.last_png, x, y)
+            if found is not None:
+                nx, ny, _ = found
+                if abs(nx - x) <= 1 and abs(ny - y) <= 1:
                     return action, None
-                return _moved(action, dx, dy), {"from": [x, y], "to": [x + dx, y + dy], "by": "image"}
-        if element or crop:
+                return _moved(action, nx - x, ny - y), {"from": [x, y], "to": [nx, ny], "by": "image"}
+        if element or seen_png:
             what = element.get("name") or element.get("selector") if element else f"the image at ({x}, {y})"
             raise Diverged(f"could not find {what!r} on the screen")
         return action, None
