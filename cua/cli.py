@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="when a target cannot be found: stop (none) or hand over to the model")
     replay.add_argument("--update", action="store_true", help="save a passing healed replay as the recording")
     replay.add_argument("--base-url", help="Responses API base URL (for --heal model)")
+    replay.add_argument("--model", help="model for --heal model (default: the recorded one)")
+    replay.add_argument("--vm-url", help="replay on this VM instead of the recorded one")
+    replay.add_argument("--x-display", help="replay on this X display instead of the recorded one")
     replay.add_argument("--var", action="append", metavar="K=V", help="scenario variable (repeatable)")
     replay.add_argument("--out", help="folder for run folders (default ./runs)")
     replay.add_argument("--json", action="store_true", help="print one JSON object with the result on stdout")
@@ -301,6 +304,7 @@ async def _cmd_replay(args: argparse.Namespace) -> int:
     result = await replay_target(
         args.run_dir, start_url=args.start_url, heal=args.heal, update=args.update,
         out=args.out, variables=parse_vars(args.var), base_url=args.base_url, on_step=progress.step,
+        overrides={"model": args.model, "vm_url": args.vm_url, "x_display": args.x_display},
     )
     _print_result(result, args.json)
     return result.exit_code

@@ -109,7 +109,7 @@ class ScenarioItem(pytest.Item):
                 if not check["ok"]:
                     lines.append(f"  ✗ {check['name']}: {check.get('detail', '')}")
             if r.run_dir:
-                lines.append(f"  report: {Path(r.run_dir) / 'report.html'}")
+                lines.append(f"  report: {(Path(r.run_dir) / 'report.html').resolve()}")
             return "\n".join(lines)
         return super().repr_failure(excinfo)
 

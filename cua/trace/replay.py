@@ -247,6 +247,7 @@ async def replay_run(
     out: str | Path | None = None,
     variables: dict[str, str] | None = None,
     scenario_path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
     env: Environment | None = None,
     client: ResponsesLike | None = None,
     api_key: str | None = None,
@@ -285,6 +286,8 @@ async def replay_run(
         # A model healing the run must read the task as the user wrote it, not as the trace masked it.
         if settings_data.get("task"):
             settings_data["task"] = redactor.unmask(settings_data["task"])
+        # Where to replay (another VM, another X display) and which model heals: the user's word wins.
+        settings_data.update({k: v for k, v in (overrides or {}).items() if v is not None})
         if heal == "model" and settings_data.get("model") == "scripted":
             settings_data.pop("model")  # a scripted recording names no model to hand over to: the default
         try:
