@@ -7,6 +7,7 @@ healing, then writes an index of all the reports and JUnit XML, and prints where
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Callable
@@ -16,6 +17,7 @@ from .errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HEAL_SCENARIO = "login.cua.yaml"
+PARALLEL = 2  # browsers at once: the work is mostly waiting on Chromium, and machines have 2+ cores
 
 
 def bundled_scenarios(folder: Path | None = None) -> list[Path]:
@@ -44,11 +46,18 @@ async def run_demo(out: str | Path = "runs/demo", log: Callable[[str], None] = p
     run_dirs: list[str] = []
     failures = 0
     scenarios = bundled_scenarios()
-    log(f"cua demo: {len(scenarios)} scenarios on the demo app, scripted (no API key, no network)")
-    for path in scenarios:
-        t0 = time.monotonic()
-        result = await run_scenario(path, flags={"model": "scripted", "out": out})
-        log(_line(path.name, result, time.monotonic() - t0))
+    log(f"cua demo: {len(scenarios)} scenarios on the demo app, scripted (no API key, no network),"
+        f" {PARALLEL} at a time")
+    slots = asyncio.Semaphore(PARALLEL)
+
+    async def one(path: Path) -> RunResult:
+        async with slots:
+            t0 = time.monotonic()
+            result = await run_scenario(path, flags={"model": "scripted", "out": out})
+            log(_line(path.name, result, time.monotonic() - t0))
+            return result
+
+    for result in await asyncio.gather(*(one(path) for path in scenarios)):
         failures += result.status != "completed"
         run_dirs.append(result.run_dir)
 
