@@ -9,6 +9,7 @@ every request of every page, frame and popup, redirects included.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import os
@@ -308,6 +309,7 @@ class BrowserEnvironment(Environment):
         # --playwright-trace: where to save it (set before start), one group per model turn.
         self.trace_path: Path | None = None
         self._trace_group_open = False
+        self._cdp_sessions: dict[Page, Any] = {}  # per page, for fast screenshots
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -395,6 +397,7 @@ class BrowserEnvironment(Environment):
         context, browser, pw = self._context, self._browser, self._playwright
         self._context = self._browser = self._playwright = None
         self._pages.clear()
+        self._cdp_sessions.clear()
         self._front = None
         self._inflight.clear()
         for closing in (context, browser):
@@ -429,6 +432,7 @@ class BrowserEnvironment(Environment):
             self._emit("tab", {"event": "opened", "url": page.url, "tabs": len(self._pages)})
 
     def _on_page_closed(self, page: Page) -> None:
+        self._cdp_sessions.pop(page, None)
         if page not in self._pages:
             return
         self._pages.remove(page)
@@ -628,7 +632,7 @@ class BrowserEnvironment(Environment):
         async with self._acting("take a screenshot") as page:
             # scale="css" asks Chromium for CSS-pixel size directly (cheap at a 2× device scale);
             # fit_screenshot guarantees the display size whatever came back.
-            png = await page.screenshot(type="png", scale="css")
+            png = await self._capture(page)
             # After a fast settle: if the DOM changed meanwhile, the page was still busy (a
             # timer, a late render); settle properly and capture again.
             settled, self._settled = self._settled, None
@@ -638,9 +642,32 @@ class BrowserEnvironment(Environment):
                 if busy or state is None or state["mutations"] != settled[1]:
                     await self.settle()
                     self._settled = None
-                    png = await page.screenshot(type="png", scale="css")
+                    png = await self._capture(page)
             return self.transform.fit_screenshot(png)
         raise EnvironmentError_("the tab closed while taking a screenshot")
+
+    async def _capture(self, page: Page) -> bytes:
+        """A PNG of the viewport in CSS pixels, straight from Chromium's compositor.
+
+        CDP's captureScreenshot with optimizeForSpeed skips what Playwright's screenshot adds
+        around it (caret hiding, font waits) and a slower PNG encoder: ~25 ms instead of ~40 ms
+        a step at 1024x768. Falls back to Playwright's screenshot where CDP is not available.
+        """
+        from playwright.async_api import Error as PlaywrightError
+
+        session = self._cdp_sessions.get(page)
+        try:
+            if session is None:
+                session = self._cdp_sessions[page] = await page.context.new_cdp_session(page)
+            params: dict[str, Any] = {"format": "png", "optimizeForSpeed": True}
+            if self.device_scale_factor != 1:
+                params["clip"] = {"x": 0, "y": 0, "width": self.display.width,
+                                  "height": self.display.height, "scale": 1 / self.device_scale_factor}
+            shot = await session.send("Page.captureScreenshot", params)
+            return base64.b64decode(shot["data"])
+        except PlaywrightError:
+            self._cdp_sessions.pop(page, None)
+            return await page.screenshot(type="png", scale="css")
 
     # --- navigation (used by function tools) -------------------------------------------------------
 
