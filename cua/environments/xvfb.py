@@ -111,6 +111,9 @@ def char_keysym(char: str) -> int:
     return cp if 0x20 <= cp <= 0x7E or 0xA0 <= cp <= 0xFF else 0x01000000 + cp
 
 
+BIND_GRACE_S = 0.15
+
+
 class _Keymap:
     """Binds characters missing from the X keymap to spare keycodes, and keeps them bound.
 
@@ -150,6 +153,10 @@ class _Keymap:
         missing = [ks for ks in used if ks not in self._bound]
         if missing:
             self._bind(missing, keep=set(used))
+            # X has no way to know when clients have read the new mapping (MappingNotify is
+            # asynchronous); a key sent at once can reach Chromium before it did, and is dropped.
+            # Only the first use of a character pays this.
+            time.sleep(BIND_GRACE_S)
         return text[:end]
 
     def _bind(self, keysyms: list[int], keep: set[int]) -> None:
