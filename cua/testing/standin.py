@@ -595,6 +595,7 @@ class StandIn:
         self.rejections: list[Rejection] = []
         self.responses: list[dict[str, Any]] = []  # every response answered, in order
         self.screenshots: list[bytes] = []  # PNGs the "model" saw, from accepted requests
+        self._answered_calls: set[str] = set()  # call ids whose screenshot is in screenshots
         self.script_errors: list[BaseException] = []
         self.memory: dict[str, Any] = {}  # shared scratch space for callable turns
         self.turn_index = 0  # scripted turns answered so far
@@ -854,7 +855,14 @@ class StandIn:
         with self._lock:
             plan = self._validate(body)
             response, screenshots = self._answer(plan)
-            self.screenshots.extend(screenshots[-1:])
+            # Only screenshots answering calls for the first time: a stateless request replays
+            # the earlier ones (or their placeholders) too.
+            outputs = [i for i in body.get("input") or [] if isinstance(i, dict)
+                       and i.get("type") == "computer_call_output"]
+            fresh = [png for item, png in zip(outputs, screenshots)
+                     if item.get("call_id") not in self._answered_calls]
+            self._answered_calls.update(str(i.get("call_id")) for i in outputs)
+            self.screenshots.extend(fresh[-1:])
         if body.get("stream"):
             self._send_stream(handler, record, _sse_events(response), self.sse_style)
         else:
