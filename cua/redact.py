@@ -32,6 +32,17 @@ class Redactor:
                 value = value.replace(secret, mask)
         return value
 
+    def encoded_text(self, value: str) -> str:
+        """Mask secrets also as they appear JSON-escaped or URL-encoded (in recorded requests)."""
+        import json
+        from urllib.parse import quote, quote_plus
+
+        for secret, mask in self._pairs:
+            for form in {json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret), secret}:
+                if form in value:
+                    value = value.replace(form, mask)
+        return value
+
     def obj(self, value: Any) -> Any:
         """A deep copy of ``value`` (JSON-like) with every secret masked in every string."""
         if not self._pairs:

@@ -18,7 +18,7 @@ from .environments.base import Environment
 from .errors import ConfigError, CuaError
 from .functions import FunctionRegistry
 from .redact import Redactor
-from .trace.recorder import RunTrace, new_run_dir
+from .trace.recorder import RunTrace, mask_archive, new_run_dir
 
 if TYPE_CHECKING:
     from .scenario import Scenario
@@ -108,6 +108,8 @@ async def run_task(
     finally:
         if owns_client:
             await client.aclose()  # type: ignore[attr-defined]
+        if settings.playwright_trace:
+            mask_archive(run_dir / "playwright-trace.zip", redactor)
         finish(trace, result, started, final_screen=agent.last_screen)
         if write_report:
             _write_report(run_dir)

@@ -155,3 +155,23 @@ def read_run(run_dir: Path | str) -> tuple[dict[str, Any], list[dict[str, Any]]]
             except json.JSONDecodeError:
                 break  # the run was killed while writing this line
     return meta, steps
+
+
+def mask_archive(path: Path, redactor: Redactor) -> None:
+    """Mask secrets in every text member of a zip (a Playwright trace records typed text and
+    form values); binary members (screencast frames) are copied as they are."""
+    import zipfile
+
+    if not redactor or not path.exists():
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                dst.writestr(info, data)
+                continue
+            dst.writestr(info, redactor.encoded_text(text).encode("utf-8"))
+    os.replace(tmp, path)
