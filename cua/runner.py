@@ -10,7 +10,7 @@ import asyncio
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol, Sequence
 
 from .agent import EXIT_CODES, Agent, ResponsesLike, RunResult, SafetyPolicy
 from .config import RunSettings
@@ -88,23 +88,17 @@ async def run_task(
     )
     result = agent.result
     result.run_dir = str(run_dir)
+
+    async def body() -> None:
+        if settings.navigation_tools:
+            _register_navigation(functions, env)
+        await agent.run()
+        if result.status == "completed" and checks:
+            await run_checks(checks, env, result, trace)
+        result.final_url = result.final_url or await env.current_url()
+
     try:
-        try:
-            async with env:
-                if settings.navigation_tools:
-                    _register_navigation(functions, env)
-                await agent.run()
-                if result.status == "completed" and checks:
-                    await run_checks(checks, env, result, trace)
-                result.final_url = result.final_url or await env.current_url()
-        except CuaError as exc:  # the environment failed to start or stop
-            result.status, result.error, result.exit_code = "error", str(exc), exc.exit_code
-        except asyncio.CancelledError:
-            result.status, result.reason = "interrupted", "interrupted by the user"
-            result.exit_code = EXIT_CODES["interrupted"]
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
+        await within(env, result, body)
     finally:
         if owns_client:
             await client.aclose()  # type: ignore[attr-defined]
@@ -119,6 +113,23 @@ async def run_task(
             if getattr(result, name):
                 setattr(result, name, redactor.text(getattr(result, name)))
     return result
+
+
+async def within(env: Environment, result: RunResult, body: Callable[[], Awaitable[None]]) -> None:
+    """Run ``body`` with ``env`` started and always stopped. An environment error or Ctrl-C ends
+    the run with that status in ``result`` instead of an exception, so the caller can still
+    finish the run folder."""
+    try:
+        async with env:
+            await body()
+    except CuaError as exc:  # the environment failed to start, act or stop
+        result.status, result.error, result.exit_code = "error", str(exc), exc.exit_code
+    except asyncio.CancelledError:
+        result.status, result.reason = "interrupted", "interrupted by the user"
+        result.exit_code = EXIT_CODES["interrupted"]
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
 
 
 def redacted(callback: Callable[[Any], None] | None, redactor: Redactor) -> Callable[[Any], None] | None:

@@ -10,7 +10,6 @@ Recorded ``wait`` actions become readiness waits: delays are never replayed raw.
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import ExitStack
 import time
 from datetime import datetime, timezone
@@ -21,7 +20,7 @@ from ..actions import Action, Click, DoubleClick, Drag, Move, Scroll, Wait, pars
 from ..agent import EXIT_CODES, Agent, ResponsesLike, RunResult, SafetyPolicy
 from ..config import RunSettings
 from ..environments.base import Environment
-from ..errors import ConfigError, CuaError
+from ..errors import ConfigError
 from ..redact import Redactor
 from .anchors import capture_anchor
 from .matching import locate as locate_image
@@ -303,7 +302,7 @@ async def _replay(source: Path, meta: dict[str, Any], steps: list[dict[str, Any]
                   checks: list[Any], redactor: Redactor, *, heal: HealMode, update: bool,
                   env: Environment | None, client: ResponsesLike | None, api_key: str | None,
                   base_url: str | None, on_step, write_report: bool) -> RunResult:
-    from ..runner import _write_report, finish, redacted, run_checks
+    from ..runner import _write_report, finish, redacted, run_checks, within
 
     if heal == "model" and client is None:
         from ..responses.client import ClientConfig, ResponsesClient
@@ -327,22 +326,17 @@ async def _replay(source: Path, meta: dict[str, Any], steps: list[dict[str, Any]
     replayer = Replayer(source, env, settings, trace, redactor, on_step=redacted(on_step, redactor))
     result = replayer.result
     result.run_dir = str(new_dir)
+
+    async def body() -> None:
+        await replayer.replay(steps)
+        if result.status == "diverged" and heal == "model" and client is not None:
+            await _heal_with_model(replayer, client, settings, trace, on_step)
+        if result.status == "completed" and checks:
+            await run_checks(checks, env, result, trace)
+        result.final_url = await env.current_url()
+
     try:
-        try:
-            async with env:
-                await replayer.replay(steps)
-                if result.status == "diverged" and heal == "model" and client is not None:
-                    await _heal_with_model(replayer, client, settings, trace, on_step)
-                if result.status == "completed" and checks:
-                    await run_checks(checks, env, result, trace)
-                result.final_url = await env.current_url()
-        except CuaError as exc:
-            result.status, result.error, result.exit_code = "error", str(exc), exc.exit_code
-        except asyncio.CancelledError:
-            result.status, result.reason = "interrupted", "interrupted by the user"
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
+        await within(env, result, body)
         if result.status != "error":
             result.exit_code = EXIT_CODES.get(result.status, 1)
     finally:
