@@ -77,18 +77,22 @@ def events(page):
 # --- the real display -------------------------------------------------------------------------
 
 
-@module_loop
-async def test_screenshot_is_a_png_of_the_display(desktop):
-    # The kiosk may still be painting the page when the module starts: poll, with a deadline.
+async def wait_for_pad(env, size=(1024, 768)) -> None:
+    """Until the screen shows the page's blue pad at PAD (the kiosk paints after the page loads)."""
     deadline = time.monotonic() + 15
     while True:
-        image = Image.open(io.BytesIO(await desktop.screenshot()))
-        assert image.format == "PNG" and image.size == (1024, 768)
+        image = Image.open(io.BytesIO(await env.screenshot()))
+        assert image.format == "PNG" and image.size == size
         r, g, b = image.convert("RGB").getpixel(PAD)
         is_pad = max(abs(r - 0x20), abs(g - 0x50), abs(b - 0xC0)) < 8
         if is_pad or time.monotonic() > deadline:
             break
     assert is_pad, f"the blue pad is at (100,100), found {(r, g, b)}"
+
+
+@module_loop
+async def test_screenshot_is_a_png_of_the_display(desktop):
+    await wait_for_pad(desktop)
 
 
 @module_loop
@@ -205,6 +209,7 @@ async def test_attach_to_an_existing_display_and_leave_it_running(page, tmp_path
         async with env:
             await page.await_for(lambda ev: last(ev, "ready"), timeout=30, what="page on :N")
             assert env.x_display == xvfb.display
+            await wait_for_pad(env, (800, 600))  # "ready" is the page's load; the kiosk paints after it
             await env.click(*PAD)
             await page.await_for(lambda ev: last(ev, "click"), what="click on the attached display")
             launched = env.pids
