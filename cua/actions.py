@@ -256,3 +256,22 @@ def check_in_bounds(action: Action, model: Size, *, where: str = "computer_call"
             raise ModelOutputError(
                 f"{where}: {action.type} at ({x}, {y}) is outside the {model} display"
             )
+
+
+# --- Wheel ------------------------------------------------------------------------------------
+
+PIXELS_PER_WHEEL_CLICK = 100
+MAX_WHEEL_CLICKS = 25
+
+
+def wheel_clicks(pixels: int, *, pixels_per_click: int = PIXELS_PER_WHEEL_CLICK,
+                 cap: int = MAX_WHEEL_CLICKS) -> int:
+    """Pixels of scroll → signed wheel clicks: one per ~``pixels_per_click``, at least one, capped.
+
+    A wheel click scrolls a browser by roughly 100 px (Chromium on X: 120 px); sending one click
+    per pixel (300 clicks for ``scroll_y=300``) overshoots to the end of any page.
+    """
+    if pixels == 0:
+        return 0
+    clicks = min(cap, max(1, round(abs(pixels) / pixels_per_click)))
+    return clicks if pixels > 0 else -clicks

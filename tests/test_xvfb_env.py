@@ -26,7 +26,8 @@ from vmserver import last  # noqa: E402
 
 from cua.actions import Size  # noqa: E402
 from cua.environments.keys_x11 import chord_keysyms, x_keysym  # noqa: E402
-from cua.environments.xvfb import XDisplayEnvironment, wheel_clicks  # noqa: E402
+from cua.actions import wheel_clicks  # noqa: E402
+from cua.environments.xvfb import XDisplayEnvironment  # noqa: E402
 from cua.errors import EnvironmentError_, ModelOutputError  # noqa: E402
 
 MODEL = Size(1024, 768)

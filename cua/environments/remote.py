@@ -29,10 +29,17 @@ from typing import Any, Literal
 
 import httpx
 
-from ..actions import MODIFIERS, ScreenTransform, Size, normalize_key
+from ..actions import (
+    MAX_WHEEL_CLICKS,
+    MODIFIERS,
+    PIXELS_PER_WHEEL_CLICK,
+    ScreenTransform,
+    Size,
+    normalize_key,
+    wheel_clicks,
+)
 from ..errors import ConfigError, EnvironmentError_, ModelOutputError
 from .base import DEFAULT_WAIT_MS, Environment
-from .xvfb import wheel_clicks
 
 RemoteKind = Literal["mac", "windows", "linux", "ubuntu"]
 
@@ -299,7 +306,7 @@ class RemoteEnvironment(Environment):
         self, x: int, y: int, scroll_x: int, scroll_y: int, keys: list[str] | None = None
     ) -> None:
         per_unit = PIXELS_PER_WHEEL_UNIT[self.kind]
-        cap = 25 * 100 // per_unit  # the same ~2500 px ceiling everywhere
+        cap = MAX_WHEEL_CLICKS * PIXELS_PER_WHEEL_CLICK // per_unit  # the same ~2500 px ceiling everywhere
         dx = wheel_clicks(scroll_x, pixels_per_click=per_unit, cap=cap)
         dy = wheel_clicks(scroll_y, pixels_per_click=per_unit, cap=cap)
         # The server's scroll(x, y) is pynput's: y > 0 scrolls up, x > 0 scrolls right.

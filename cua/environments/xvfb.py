@@ -21,30 +21,13 @@ import tempfile
 import time
 from typing import IO, Literal
 
-from ..actions import ScreenTransform, Size
+from ..actions import ScreenTransform, Size, wheel_clicks
 from ..errors import EnvironmentError_
 from .base import DEFAULT_WAIT_MS, Environment
 from .keys_x11 import chord_keysyms
 
 # X pointer buttons: 4-7 are the wheel (up, down, left, right), 8/9 the side buttons.
 X_BUTTONS = {"left": 1, "wheel": 2, "middle": 2, "right": 3, "back": 8, "forward": 9}
-
-PIXELS_PER_WHEEL_CLICK = 100
-MAX_WHEEL_CLICKS = 25
-
-
-def wheel_clicks(pixels: int, *, pixels_per_click: int = PIXELS_PER_WHEEL_CLICK,
-                 cap: int = MAX_WHEEL_CLICKS) -> int:
-    """Pixels of scroll → signed wheel clicks: one per ~``pixels_per_click``, at least one, capped.
-
-    A wheel click scrolls a browser by roughly 100 px (Chromium on X: 120 px); sending one click
-    per pixel (300 clicks for ``scroll_y=300``) overshoots to the end of any page.
-    """
-    if pixels == 0:
-        return 0
-    clicks = min(cap, max(1, round(abs(pixels) / pixels_per_click)))
-    return clicks if pixels > 0 else -clicks
-
 
 def _need(program: str) -> str:
     path = shutil.which(program)

@@ -173,8 +173,8 @@ class Replayer:
 
     async def _replay_step(self, recorded: dict[str, Any], step: dict[str, Any]) -> None:
         for entry in recorded.get("actions") or []:
-            raw = self.redactor.obj(entry["action"])
-            if raw.get("type") == "text" or raw.get("type") == "type":
+            raw = dict(entry["action"])  # a copy: the recorded step stays as it was
+            if raw.get("type") == "type":  # typed secrets were recorded as {{name}}
                 raw["text"] = self.redactor.unmask(raw.get("text", ""))
             action = parse_action(raw, where=f"recorded step {recorded.get('step')}")
             if isinstance(action, Wait):
