@@ -9,6 +9,7 @@ to the test's own HTTP server.
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import sys
@@ -62,25 +63,8 @@ def vm(vm_python, page):
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def remote(vm):
     async with RemoteEnvironment(vm.url, kind="ubuntu", display=MODEL) as env:
-        await painted(env)
+        await vmserver.wait_painted(env, PAD)
         yield env
-
-
-async def painted(env) -> None:
-    """Until the VM's screen shows the blue pad at PAD in two grabs in a row that agree.
-
-    The page's "ready" event is its load; the kiosk paints, and starts taking input, after it.
-    """
-    deadline = time.monotonic() + 20
-    previous = None
-    while True:
-        rgb = Image.open(io.BytesIO(await env.screenshot())).convert("RGB")
-        r, g, b = rgb.getpixel(PAD)
-        if max(abs(r - 0x20), abs(g - 0x50), abs(b - 0xC0)) < 8:
-            if rgb.tobytes() == previous:
-                return
-            previous = rgb.tobytes()
-        assert time.monotonic() < deadline, f"the blue pad never settled at (100,100); last {(r, g, b)}"
 
 
 @pytest.fixture
@@ -98,8 +82,7 @@ async def test_reads_the_vm_screen_size_and_scales_screenshots_down(remote):
     assert remote.os_type == "linux"
     image = Image.open(io.BytesIO(await remote.screenshot()))
     assert image.format == "PNG" and image.size == (1024, 768)
-    r, g, b = image.convert("RGB").getpixel(PAD)
-    assert max(abs(r - 0x20), abs(g - 0x50), abs(b - 0xC0)) < 8, f"the blue pad is at PAD: {(r, g, b)}"
+    assert vmserver.near(image.convert("RGB").getpixel(PAD), vmserver.PAD_BLUE)
 
 
 @module_loop
@@ -184,6 +167,30 @@ async def test_execute_typed_actions_and_move(remote, events):
 
 
 @module_loop
+async def test_the_screenshot_after_settle_is_the_settled_frame(remote, events, monkeypatch):
+    sent = []
+    command = remote.command
+
+    async def counting(name, **params):
+        sent.append(name)
+        return await command(name, **params)
+
+    monkeypatch.setattr(remote, "command", counting)
+    await remote.click(*PAD)
+    sent.clear()
+    await remote.settle()
+    grabs = sent.count("screenshot")
+    assert grabs >= 2  # two that agree
+    assert vmserver.near(vmserver.colour_at(await remote.screenshot(), PAD), vmserver.PAD_BLUE)
+    assert sent.count("screenshot") == grabs, "no grab of its own after settle()"
+    await remote.move(600, 600)
+    sent.clear()
+    await remote.screenshot()
+    assert sent == ["screenshot"], "an action since settle() means a fresh grab"
+    events.wait_for(lambda ev: last(ev, "click"), what="the click")
+
+
+@module_loop
 async def test_one_to_one_display_on_the_same_vm(vm, events):
     async with RemoteEnvironment(vm.url, display=VM_SCREEN) as env:
         assert env.transform.sx == 1.0
@@ -230,11 +237,13 @@ def test_bad_url_or_kind_is_a_config_error():
 
 
 class _StubServer:
-    """Only for what the real server cannot do here: cloud auth (it would call cua.ai) and a
-    failing command. Records the headers it sees."""
+    """Only for what the real server cannot do here: cloud auth (it would call cua.ai), a
+    failing command, a screen that changes on cue. Records the headers it sees; hands out
+    ``frames`` (PNG bytes) in order to screenshot commands, the last one from then on."""
 
-    def __init__(self) -> None:
+    def __init__(self, frames: list[bytes] | None = None) -> None:
         seen = self.headers = []
+        frames = list(frames or [])
 
         class Handler(BaseHTTPRequestHandler):
             def _reply(self, status: int, body: bytes) -> None:
@@ -252,9 +261,13 @@ class _StubServer:
                 if self.headers.get("X-API-Key") != "sk-vm":
                     return self._reply(401, b'{"detail": "Authentication failed"}')
                 command = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["command"]
-                result = ({"success": True, "size": {"width": 2880, "height": 1800}}
-                          if command == "get_screen_size"
-                          else {"success": False, "error": "accessibility permission missing"})
+                if command == "get_screen_size":
+                    result = {"success": True, "size": {"width": 2880, "height": 1800}}
+                elif command == "screenshot" and frames:
+                    frame = frames.pop(0) if len(frames) > 1 else frames[0]
+                    result = {"success": True, "image_data": base64.b64encode(frame).decode()}
+                else:
+                    result = {"success": False, "error": "accessibility permission missing"}
                 self._reply(200, f"data: {json.dumps(result)}\n\n".encode())
 
             def log_message(self, *args: object) -> None:
@@ -282,6 +295,33 @@ async def test_auth_headers_and_server_errors():
                 await env.click(10, 10)
         with pytest.raises(EnvironmentError_, match="refused the credentials"):
             await RemoteEnvironment(stub.url, api_key="wrong").start()
+    finally:
+        stub.close()
+
+
+def solid_png(colour: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (2880, 1800), colour).save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+async def test_settle_waits_until_two_grabs_agree():
+    red, green, blue = solid_png((255, 0, 0)), solid_png((0, 255, 0)), solid_png((0, 0, 255))
+    stub = _StubServer(frames=[red, green, blue, blue])  # a screen still changing for two grabs
+    try:
+        env = RemoteEnvironment(stub.url, kind="mac", display=Size(1440, 900), api_key="sk-vm",
+                                settle_interval=0.01)
+        async with env:
+            await env.settle()
+            assert vmserver.colour_at(await env.screenshot(), (10, 10)) == (0, 0, 255)
+        stub.close()
+        stub = _StubServer(frames=[solid_png((i, 0, 0)) for i in range(60)])  # never settles
+        never = RemoteEnvironment(stub.url, kind="mac", api_key="sk-vm", settle_timeout=0.3,
+                                  settle_interval=0.01)
+        async with never:
+            started = time.monotonic()
+            await never.settle()  # gives up at its deadline instead of hanging
+            assert 0.3 <= time.monotonic() - started < 2
     finally:
         stub.close()
 

@@ -66,7 +66,7 @@ async def desktop(page, tmp_path_factory):
     env = XDisplayEnvironment(MODEL, launch=kiosk(page, MODEL, tmp_path_factory.mktemp("kiosk")))
     async with env:
         await page.await_for(lambda ev: last(ev, "ready"), timeout=30, what="the page to load")
-        await wait_for_pad(env)
+        await vmserver.wait_painted(env, PAD)
         yield env
 
 
@@ -79,31 +79,11 @@ def events(page):
 # --- the real display -------------------------------------------------------------------------
 
 
-async def wait_for_pad(env, size=(1024, 768)) -> None:
-    """Until the screen shows the page's blue pad at PAD in two grabs in a row that agree.
-
-    The page's "ready" event is its load; the kiosk paints, and starts taking input, after it.
-    """
-    deadline = time.monotonic() + 20
-    previous = None
-    while True:
-        image = Image.open(io.BytesIO(await env.screenshot()))
-        assert image.format == "PNG" and image.size == size
-        rgb = image.convert("RGB")
-        r, g, b = rgb.getpixel(PAD)
-        if max(abs(r - 0x20), abs(g - 0x50), abs(b - 0xC0)) < 8:
-            if rgb.tobytes() == previous:
-                return
-            previous = rgb.tobytes()
-        assert time.monotonic() < deadline, f"the blue pad never settled at (100,100); last {(r, g, b)}"
-
-
 @module_loop
 async def test_screenshot_is_a_png_of_the_display(desktop):
     image = Image.open(io.BytesIO(await desktop.screenshot()))
     assert image.format == "PNG" and image.size == (1024, 768)
-    r, g, b = image.convert("RGB").getpixel(PAD)
-    assert max(abs(r - 0x20), abs(g - 0x50), abs(b - 0xC0)) < 8, f"the blue pad is at PAD: {(r, g, b)}"
+    assert vmserver.near(image.convert("RGB").getpixel(PAD), vmserver.PAD_BLUE)
 
 
 @module_loop
@@ -203,7 +183,7 @@ async def test_twice_the_model_size_scales_coordinates_and_screenshots(page, tmp
         await page.await_for(lambda ev: (r := last(ev, "ready")) and r["dpr"] == 2, timeout=30,
                              what="the 2x page")
         assert env.transform.sx == 2.0
-        await wait_for_pad(env)  # the model-size screenshot, scaled down from 2048x1536
+        await vmserver.wait_painted(env, PAD)  # in the model-size screenshot, scaled down
         await env.click(*PAD)
         click = await page.await_for(lambda ev: last(ev, "click"), what="click at 2x")
         assert abs(click["x"] - PAD[0]) <= 1 and abs(click["y"] - PAD[1]) <= 1
@@ -221,7 +201,7 @@ async def test_attach_to_an_existing_display_and_leave_it_running(page, tmp_path
         async with env:
             await page.await_for(lambda ev: last(ev, "ready"), timeout=30, what="page on :N")
             assert env.x_display == xvfb.display
-            await wait_for_pad(env, (800, 600))  # "ready" is the page's load; the kiosk paints after it
+            await vmserver.wait_painted(env, PAD)
             await env.click(*PAD)
             await page.await_for(lambda ev: last(ev, "click"), what="click on the attached display")
             launched = env.pids

@@ -8,6 +8,7 @@ thing a user runs inside a Linux VM.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shlex
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import httpx
+from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 PAGES = Path(__file__).resolve().parent / "pages_desktop"
@@ -100,6 +102,36 @@ def last(events: list[dict[str, Any]], type_: str) -> dict[str, Any] | None:
 
 
 # --- processes ------------------------------------------------------------------------------------
+
+
+PAD_BLUE = (0x20, 0x50, 0xC0)  # the test page's pad (tests/pages_desktop/index.html)
+
+
+def colour_at(png: bytes, point: tuple[int, int]) -> tuple[int, int, int]:
+    return Image.open(io.BytesIO(png)).convert("RGB").getpixel(point)
+
+
+def near(rgb: tuple[int, int, int], colour: tuple[int, int, int], tolerance: int = 8) -> bool:
+    return max(abs(a - b) for a, b in zip(rgb, colour)) < tolerance
+
+
+async def wait_painted(env: Any, point: tuple[int, int], colour: tuple[int, int, int] = PAD_BLUE,
+                       timeout: float = 20.0) -> None:
+    """Until ``env``'s screenshots show ``colour`` at ``point`` in two grabs in a row that agree.
+
+    The page's "ready" event is its load; a kiosk paints, and starts taking input, after it.
+    """
+    deadline = time.monotonic() + timeout
+    previous = None
+    while True:
+        png = await env.screenshot()
+        rgb = colour_at(png, point)
+        if near(rgb, colour):
+            pixels = Image.open(io.BytesIO(png)).tobytes()
+            if pixels == previous:
+                return
+            previous = pixels
+        assert time.monotonic() < deadline, f"{colour} never settled at {point}; last {rgb}"
 
 
 def chromium_command(url: str, width: int, height: int, user_data_dir: str, scale: int = 1) -> list[str]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from typing import Any, Literal
 
 import httpx
@@ -106,6 +107,8 @@ class RemoteEnvironment(Environment):
         retries: int = 3,
         backoff: float = 0.25,
         wait_ms: int = DEFAULT_WAIT_MS,
+        settle_timeout: float = 3.0,
+        settle_interval: float = 0.1,
     ) -> None:
         if kind not in PIXELS_PER_WHEEL_UNIT:
             raise ConfigError(f"VM kind must be one of mac, windows, linux, ubuntu; got {kind!r}")
@@ -119,7 +122,10 @@ class RemoteEnvironment(Environment):
         self.wait_ms = wait_ms
         self.retries = max(1, retries)
         self.backoff = backoff
+        self.settle_timeout = settle_timeout
+        self.settle_interval = settle_interval
         self.os_type: str | None = None
+        self._settled: bytes | None = None  # the VM's frame settle() saw; nothing has acted since
         self._headers = {"X-API-Key": api_key, "X-Container-Name": vm_name}
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self._client: httpx.AsyncClient | None = None
@@ -209,6 +215,8 @@ class RemoteEnvironment(Environment):
 
     async def command(self, command: str, **params: Any) -> dict[str, Any]:
         """Run one server command; its result dict, or ``EnvironmentError_`` naming the failure."""
+        if command not in _IDEMPOTENT:
+            self._settled = None  # the screen may change from here on
         response = await self._send("POST", "/cmd", idempotent=command in _IDEMPOTENT,
                                     json_body={"command": command, "params": params})
         for line in response.text.splitlines():
@@ -229,12 +237,34 @@ class RemoteEnvironment(Environment):
 
     # --- screen ---------------------------------------------------------------------------------
 
-    async def screenshot(self) -> bytes:
+    async def _grab(self) -> bytes:
+        """The VM's screen as the server's PNG, at the VM's own size."""
         result = await self.command("screenshot")
         try:
-            png = base64.b64decode(result["image_data"])
+            return base64.b64decode(result["image_data"])
         except (KeyError, ValueError, TypeError):
             raise EnvironmentError_(f"computer server at {self.vm_url} sent no screenshot") from None
+
+    async def settle(self) -> None:
+        """Until two grabs ``settle_interval`` apart are identical, or ``settle_timeout``.
+
+        The server encodes equal frames to equal bytes, so the bytes are compared. The settled
+        frame is kept for the screenshot that follows, so a step costs one extra grab, not two.
+        """
+        deadline = time.monotonic() + self.settle_timeout
+        previous = await self._grab()
+        while time.monotonic() < deadline:
+            await asyncio.sleep(self.settle_interval)
+            current = await self._grab()
+            if current == previous:
+                self._settled = current
+                return
+            previous = current
+
+    async def screenshot(self) -> bytes:
+        png, self._settled = self._settled, None
+        if png is None:
+            png = await self._grab()
         return await asyncio.to_thread(self.transform.fit_screenshot, png)
 
     def _xy(self, x: float, y: float) -> dict[str, int]:
