@@ -24,6 +24,7 @@ from ..actions import ScreenTransform, Size
 from ..errors import EnvironmentError_, ModelOutputError
 from .base import DEFAULT_WAIT_MS, Environment
 from .keys_browser import chord_keys, is_text_only
+from ..trace.anchors import same_kind
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page, Playwright, Request, Route
@@ -133,7 +134,7 @@ def _css_string(text: str) -> str:
 
 
 # What is under a point, and a description of an element, computed in the page. ``describe`` is
-# shared by anchor() and by locate()'s check that a selector still finds the same kind of element.
+# shared by anchor() and by locate(), which checks every element it finds against the recording.
 _DESCRIBE_JS = r"""
 const INTERACTIVE = 'a[href],button,input,select,textarea,summary,label,[role=button],[role=link],'
   + '[role=checkbox],[role=radio],[role=tab],[role=menuitem],[role=option],[role=switch],'
@@ -824,9 +825,10 @@ class BrowserEnvironment(Environment):
     async def locate(self, anchor: dict[str, Any]) -> tuple[int, int] | None:
         """Find a recorded element again and return the model-space centre of it, or None.
 
-        Tried in order: the selector (only if it still finds the same kind of element), the test
-        id, the id, role and name, the text. Among several matches the one nearest the recorded
-        box wins. An element scrolled out of view is scrolled into it.
+        Tried in order: the selector (only if it still finds the recorded element: tag, test id
+        and name agree), the test id, the id, role and name, the text. Only visible elements of
+        the recorded kind count (a heading that shares a button's text is not that button); among
+        several the one nearest the recorded box wins. One scrolled out of view is scrolled into it.
         """
         from playwright.async_api import Error as PlaywrightError
 
@@ -863,7 +865,8 @@ class BrowserEnvironment(Environment):
             candidate = locator.nth(i)
             if not await candidate.is_visible():
                 continue
-            if check_same and not _same_element(element, await candidate.evaluate(_DESCRIBE_ELEMENT_JS)):
+            now = await candidate.evaluate(_DESCRIBE_ELEMENT_JS)
+            if not same_kind(now, element) or (check_same and not _agrees(element, now)):
                 continue
             box = await candidate.bounding_box()
             if not box:
@@ -883,8 +886,9 @@ class BrowserEnvironment(Environment):
         return (x, y) if self.transform.contains(x, y) else None
 
 
-def _same_element(recorded: dict[str, Any], now: dict[str, Any]) -> bool:
-    """A structural selector may point at a different element after the page changed."""
+def _agrees(recorded: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether ``now`` can be the recorded element: a structural selector may point at another one
+    after the page changed, so its tag, test id and name must agree with what was recorded."""
     if recorded.get("tag") and recorded["tag"] != now.get("tag"):
         return False
     for key in ("testid", "name"):

@@ -35,22 +35,14 @@ class Diverged(Exception):
         self.reason = reason
 
 
-def _same_element(now: dict[str, Any] | None, recorded: dict[str, Any]) -> bool:
+def _is_the_recorded(now: dict[str, Any] | None, recorded: dict[str, Any]) -> bool:
+    """Whether the element under the recorded point now is the one recorded there."""
     if not now:
         return False
     for key in ("testid", "id"):
         if recorded.get(key):
             return now.get(key) == recorded[key]
     return now.get("selector") == recorded.get("selector") and now.get("text") == recorded.get("text")
-
-
-def _same_kind(now: dict[str, Any] | None, recorded: dict[str, Any]) -> bool:
-    """A found element can stand in for the recorded one only if it is the same kind of control:
-    a heading that shares a button's text is not that button."""
-    if not now:
-        return False
-    key = "role" if recorded.get("role") and now.get("role") else "tag"
-    return not recorded.get(key) or now.get(key) == recorded[key]
 
 
 def _moved(action: Action, dx: int, dy: int) -> Action:
@@ -101,11 +93,9 @@ class Replayer:
         element = anchor.get("element")
         locate = getattr(self.env, "locate", None)
         if element and locate is not None:
-            if _same_element(await self.env.anchor(x, y), element):
+            if _is_the_recorded(await self.env.anchor(x, y), element):
                 return action, None
-            found = await locate(element)
-            if found is not None and not _same_kind(await self.env.anchor(*found), element):
-                found = None
+            found = await locate(element)  # only an element of the recorded kind
             if found is not None:
                 box = element.get("box") or {}
                 # Keep the point's offset inside the element (a click near a field's edge stays there).
