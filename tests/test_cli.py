@@ -9,27 +9,22 @@ in any of them. Runs that only differ in how they end are started together and c
 from __future__ import annotations
 
 import base64
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from cua.environments.browser import find_chromium
-from cua.testing.standin import StandIn, Turn
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cli_helpers import Finished, clean_env, finish, start_cua  # noqa: E402
+from helpers_loop import API_KEY, Site, alive, descendants, grep_folder, run_folder, wait_for  # noqa: E402
 
-from helpers_loop import API_KEY, Site, alive, descendants, grep_folder, run_folder, wait_for
-
-REPO = Path(__file__).resolve().parent.parent
-CUA = REPO / ".venv" / "bin" / "cua"
-if not CUA.exists():  # an install outside the repo's venv: the cua next to this Python
-    CUA = Path(sys.executable).parent / "cua"
+from cua.environments.browser import find_chromium  # noqa: E402
+from cua.testing.standin import StandIn, Turn  # noqa: E402
 
 JSON_KEYS = {"status", "steps", "final_text", "final_url", "run_dir", "usage", "error"}
 USAGE_KEYS = {"input_tokens", "output_tokens", "total_tokens"}
@@ -43,43 +38,6 @@ def site() -> Iterator[Site]:
     server = Site()
     yield server
     server.close()
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The test's environment without any model or VM credentials, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPENAI_", "AZURE_OPENAI_")) and k != "CUA_VM_API_KEY"}
-    env.update(extra)
-    return env
-
-
-@dataclass
-class Finished:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> dict[str, Any]:
-        """The one JSON object on stdout (anything else there is a contract violation)."""
-        assert self.stdout.count("\n") == 1 and self.stdout.endswith("\n"), f"stdout: {self.stdout!r}"
-        data = json.loads(self.stdout)
-        assert isinstance(data, dict)
-        return data
-
-
-def start(args: list[str], env: dict[str, str], cwd: Path, **popen: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen([str(CUA), *args], env=env, cwd=cwd, text=True, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
-
-
-def finish(proc: subprocess.Popen[str], timeout: float = 90) -> Finished:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"cua did not finish in {timeout} s; stderr:\n{err}") from None
-    return Finished(proc.returncode, out, err)
 
 
 def run_args(site: Site, out: Path, *extra: str) -> list[str]:
@@ -109,7 +67,8 @@ def test_completed_run_json_contract_and_no_secret_anywhere(site: Site, tmp_path
     turns = [Turn.call(ENTRY, {"type": "type", "text": API_KEY}), Turn.message(f"I typed {API_KEY} for you.")]
     with StandIn(turns, api_key=API_KEY, sse_style="completed_only") as server:
         env = clean_env(OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=server.base_url)
-        finished = finish(start(run_args(site, tmp_path / "runs", "--model", "gpt-5.4", "--json"), env, tmp_path))
+        args = run_args(site, tmp_path / "runs", "--model", "gpt-5.4", "--json")
+        finished = finish(start_cua(args, env, tmp_path))
     assert finished.code == 0, finished.stderr
     data = finished.json()
     assert JSON_KEYS <= set(data) and USAGE_KEYS <= set(data["usage"])
@@ -162,7 +121,8 @@ def endings(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
                 flags += ["--base-url", base_url]
             else:
                 env["OPENAI_BASE_URL"] = server.base_url
-            procs[name] = (start(run_args(site, out / name, "--model", "gpt-5.4", *flags), env, out), base_url)
+            args = run_args(site, out / name, "--model", "gpt-5.4", *flags)
+            procs[name] = (start_cua(args, env, out), base_url)
         yield {name: (finish(proc), servers[name], base_url) for name, (proc, base_url) in procs.items()}
     finally:
         for proc, _ in procs.values():
@@ -234,7 +194,7 @@ def pre_browser(site: Site, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     procs = {}
     for name, (flags, extra_env, _, _) in PRE_BROWSER.items():
         env = clean_env(OPENAI_BASE_URL=closed_port_url(), **extra_env)
-        procs[name] = start(run_args(site, out / name, *flags), env, out)
+        procs[name] = start_cua(run_args(site, out / name, *flags), env, out)
     return {name: (finish(proc), out / name) for name, proc in procs.items()}
 
 
@@ -271,7 +231,7 @@ def test_interrupt_leaves_a_finished_run_folder_and_no_browser(site: Site, tmp_p
 
     with StandIn([click_then_stall], api_key=API_KEY) as server:
         env = clean_env(OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=server.base_url)
-        proc = start(run_args(site, tmp_path / "runs", "--json"), env, tmp_path, start_new_session=True)
+        proc = start_cua(run_args(site, tmp_path / "runs", "--json"), env, tmp_path, start_new_session=True)
         try:
             wait_for(lambda: len(server.requests) >= 2 or proc.poll() is not None, "the second model request")
             assert proc.poll() is None, proc.communicate()[1]

@@ -27,15 +27,13 @@ import pytest
 from PIL import Image, ImageGrab
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cli_helpers  # noqa: E402
 import vmserver  # noqa: E402
+from cli_helpers import Finished, clean_env, start_cua  # noqa: E402
 from vmserver import last  # noqa: E402
 
 from cua.testing.standin import StandIn, Turn, png_size  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
-CUA = REPO / ".venv" / "bin" / "cua"
-if not CUA.exists():  # an install outside the repo's venv: the cua next to this Python
-    CUA = Path(sys.executable).parent / "cua"
 API_KEY = "sk-test"
 MODELS = {"preview": "computer-use-preview", "ga": "gpt-5.4"}
 WIDTH, HEIGHT = 1024, 768
@@ -105,39 +103,11 @@ def ga_turns(flow: list[dict[str, Any]] = FLOW) -> list[Turn]:
 # --- running cua ----------------------------------------------------------------------------------
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The test's environment without model or VM credentials, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPENAI_", "AZURE_OPENAI_")) and k != "CUA_VM_API_KEY"}
-    env.update(extra)
-    return env
-
-
-@dataclass
-class Finished:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> dict[str, Any]:
-        assert self.stdout.count("\n") == 1, f"stdout is not one JSON line: {self.stdout!r}"
-        return json.loads(self.stdout)
-
-
-def start_cua(args: list[str], cwd: Path, **env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([str(CUA), *args], cwd=cwd, env=clean_env(**env), text=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
 def finish(proc: subprocess.Popen[str], timeout: float = 120) -> Finished:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"cua did not finish in {timeout} s; stderr:\n{err}") from None
-    assert "Traceback" not in err, err
-    return Finished(proc.returncode, out, err)
+    """``cli_helpers.finish`` with a desktop's longer default, and cua must not have crashed."""
+    done = cli_helpers.finish(proc, timeout)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
 
 
 def run_folder(run_dir: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -267,8 +237,8 @@ def run_flow(desktop: Desktop, fmt: str, out: Path) -> tuple[Finished, StandIn]:
     server = StandIn(preview_turns(flow) if fmt == "preview" else ga_turns(flow), api_key=API_KEY)
     with server:
         proc = start_cua(["run", "--task", "work the flow page", *desktop.cua_args, "--model", MODELS[fmt],
-                          "--base-url", server.base_url, "--json", "--out", str(out)], out,
-                         OPENAI_API_KEY=API_KEY)
+                          "--base-url", server.base_url, "--json", "--out", str(out)],
+                         clean_env(OPENAI_API_KEY=API_KEY), out)
         done = finish(proc)
     return done, server
 
@@ -338,7 +308,7 @@ def replay(desktop: Desktop, run_dir: str, out: Path, *, shift: bool) -> tuple[d
     """``cua replay`` (no API key anywhere) on a fresh page; its JSON and the page's state."""
     desktop.show(shift)
     out.mkdir()
-    done = finish(start_cua(["replay", run_dir, "--json", "--out", str(out)], out))
+    done = finish(start_cua(["replay", run_dir, "--json", "--out", str(out)], clean_env(), out))
     assert done.code == 0, done.stderr
     return done.json(), page_state(desktop)
 
@@ -433,8 +403,8 @@ def test_launch_starts_and_stops_its_own_display(tmp_path: Path) -> None:
     try:
         with StandIn([press_once_loaded, Turn.message("pressed")], api_key=API_KEY) as server:
             proc = start_cua(["run", "--task", "press it", "--env", "ubuntu", "--launch", launch,
-                              "--base-url", server.base_url, "--json", "--out", str(tmp_path)], tmp_path,
-                             OPENAI_API_KEY=API_KEY)
+                              "--base-url", server.base_url, "--json", "--out", str(tmp_path)],
+                             clean_env(OPENAI_API_KEY=API_KEY), tmp_path)
 
             def watch() -> None:
                 while not stop.is_set() and proc.poll() is None:
@@ -489,7 +459,7 @@ def test_environment_errors_exit_4_with_one_clear_message(tmp_path: Path) -> Non
     # Started together: the missing display is only given up on after cua's start timeout.
     procs = {
         name: start_cua(["run", "--task", "anything", *args, "--base-url", f"{closed}/v1",
-                         "--out", str(tmp_path / str(n))], tmp_path, OPENAI_API_KEY=API_KEY)
+                         "--out", str(tmp_path / str(n))], clean_env(OPENAI_API_KEY=API_KEY), tmp_path)
         for n, (name, (args, _)) in enumerate(cases.items())
     }
     for name, proc in procs.items():
