@@ -10,6 +10,9 @@ from typing import Iterator
 
 import pytest
 
+# Helper modules whose asserts are the tests' own: pytest explains their failures too.
+pytest.register_assert_rewrite("cli_helpers", "desktop_contract")
+
 PAGES = Path(__file__).parent / "pages"
 
 
