@@ -9,6 +9,8 @@ started once each for the connection tests, the 2× test and the domain-policy t
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import http.server
 import io
 import json
@@ -66,11 +68,16 @@ async def until(predicate: Callable[[], Any], what: str, timeout: float = 5.0) -
 
 
 class _DynamicHandler(http.server.BaseHTTPRequestHandler):
-    """Responses a static folder cannot give: delays and redirects."""
+    """Responses a static folder cannot give: delays, redirects, a WebSocket that says hello."""
+
+    websocket_hosts: list[str] = []  # the Host header of every WebSocket handshake seen
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
         parts = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        if parts.path == "/ws":
+            self._websocket_hello()
+            return
         if parts.path == "/redirect":
             self.send_response(302)
             self.send_header("Location", query["to"])
@@ -99,6 +106,20 @@ class _DynamicHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _websocket_hello(self) -> None:
+        """The RFC 6455 handshake, one text frame "hello", then hold the line a moment."""
+        self.websocket_hosts.append(self.headers["Host"])
+        accept = base64.b64encode(hashlib.sha1(
+            (self.headers["Sec-WebSocket-Key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()
+        ).digest()).decode()
+        self.wfile.write(  # written out: the handler speaks HTTP/1.0, a WebSocket needs 1.1
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept.encode() + b"\r\n\r\n"
+            + bytes([0x81, 5]) + b"hello")  # a frame: FIN + text, 5 bytes, unmasked
+        self.wfile.flush()
+        time.sleep(0.5)
+        self.close_connection = True
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -488,6 +509,28 @@ async def test_domain_policy_rules() -> None:
         assert policy.blocked_reason(url) is None
     assert not DomainPolicy()
     assert DomainPolicy(block=["x.com"]).blocked_reason("https://y.com") is None
+
+
+async def test_domain_policy_covers_websockets(dynamic_server: str) -> None:
+    """One to an allowed host talks to its server (a local app's own WebSocket keeps working in a
+    browser cua launches under a policy); one to a blocked host is closed with 1008, policy
+    violation, before it reaches any server."""
+    port = urlsplit(dynamic_server).port
+    log = Events()
+    environment = BrowserEnvironment(display=DISPLAY, on_event=log, allow_domains=["127.0.0.1", "localhost"],
+                                     block_domains=["localhost"])
+    async with environment:
+        page = await open_page(environment, f"{dynamic_server}/start")
+        _DynamicHandler.websocket_hosts.clear()
+        outcome = await page.evaluate("""(urls) => Promise.all(urls.map((url) => new Promise((done) => {
+            const ws = new WebSocket(url);
+            ws.onmessage = (e) => { done("message " + e.data); ws.close(); };
+            ws.onclose = (e) => done("closed " + e.code);
+        })))""", [f"ws://127.0.0.1:{port}/ws", f"ws://localhost:{port}/ws"])
+    assert outcome == ["message hello", "closed 1008"]
+    assert _DynamicHandler.websocket_hosts == [f"127.0.0.1:{port}"]
+    assert log.of("blocked") == [{"url": f"ws://localhost:{port}/ws", "reason": "block list",
+                                  "resource_type": "websocket"}]
 
 
 async def test_domain_policy_covers_frames_redirects_and_popups(

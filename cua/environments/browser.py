@@ -27,7 +27,7 @@ from .keys_browser import chord_keys, is_text_only
 from ..trace.anchors import same_kind
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, BrowserContext, Page, Playwright, Request, Route
+    from playwright.async_api import Browser, BrowserContext, Page, Playwright, Request, Route, WebSocketRoute
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +334,8 @@ class BrowserEnvironment(Environment):
             self._context.on("requestfailed", self._on_request_done)
             if self.policy:
                 await self._context.route("**/*", self._route)
+                # WebSockets bypass context.route(); they have a routing of their own.
+                await self._context.route_web_socket(lambda url: True, self._route_web_socket)
             if self.trace_path is not None:
                 await self._context.tracing.start(screenshots=True, snapshots=True, sources=False)
             page = await self._context.new_page()
@@ -368,6 +370,11 @@ class BrowserEnvironment(Environment):
                 ) from None
         path = find_chromium(self.chromium_path)
         args = [*DEFAULT_ARGS, *self.launch_args]
+        if self.policy:
+            # Pages fetched by _fetch_navigation look public to Chromium, whose local-network
+            # checks would then refuse a local app's requests to itself (its WebSocket, another
+            # port); under a domain policy, which hosts may be reached is the policy's to say.
+            args.append("--disable-features=LocalNetworkAccessChecks")
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             args.append("--no-sandbox")  # Chromium refuses to run its sandbox as root
         try:
@@ -497,14 +504,23 @@ class BrowserEnvironment(Environment):
         except PlaywrightError as exc:  # the page or request went away meanwhile
             log.debug("routing %s failed: %s", request.url, exc)
 
+    async def _route_web_socket(self, ws: WebSocketRoute) -> None:
+        reason = self.policy.blocked_reason(ws.url)
+        if reason is None:
+            ws.connect_to_server()
+            return
+        self._emit("blocked", {"url": ws.url, "reason": reason, "resource_type": "websocket"})
+        await ws.close(code=1008, reason=f"blocked by the domain policy ({reason})")  # 1008: policy violation
+
     async def _fetch_navigation(self, route: Route) -> None:
         """Fetch a page or frame ourselves, one hop at a time, so a redirect can be refused.
 
         Only navigations take this path: subresources keep the browser's own network stack (its
         cache and cookie rules). Their redirect hops are continued by Playwright unrouted, so they
-        are reported (``unblocked_redirect``) rather than stopped. Known cost: Chromium treats a
-        document answered this way as public, so its cross-origin subresource redirects into the
-        local network (loopback, intranet) fail; only when a domain policy is set.
+        are reported (``unblocked_redirect``) rather than stopped. Chromium treats a document
+        answered this way as public; a browser cua launches has its local-network checks off
+        under a policy so local apps keep working, one it connects to (--cdp-url, --ws-endpoint)
+        may refuse such a page's requests into the local network.
         """
         from playwright.async_api import Error as PlaywrightError
 
