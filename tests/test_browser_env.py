@@ -70,9 +70,10 @@ async def until(predicate: Callable[[], Any], what: str, timeout: float = 5.0) -
 class _DynamicHandler(http.server.BaseHTTPRequestHandler):
     """Responses a static folder cannot give: delays, redirects, a WebSocket that says hello."""
 
-    websocket_hosts: list[str] = []  # the Host header of every WebSocket handshake seen
+    seen: list[tuple[str, str]] = []  # (Host header, path) of every request that reached it
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        self.seen.append((self.headers["Host"], self.path))
         parts = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         if parts.path == "/ws":
@@ -109,7 +110,6 @@ class _DynamicHandler(http.server.BaseHTTPRequestHandler):
 
     def _websocket_hello(self) -> None:
         """The RFC 6455 handshake, one text frame "hello", then hold the line a moment."""
-        self.websocket_hosts.append(self.headers["Host"])
         accept = base64.b64encode(hashlib.sha1(
             (self.headers["Sec-WebSocket-Key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()
         ).digest()).decode()
@@ -509,28 +509,51 @@ async def test_domain_policy_rules() -> None:
         assert policy.blocked_reason(url) is None
     assert not DomainPolicy()
     assert DomainPolicy(block=["x.com"]).blocked_reason("https://y.com") is None
+    # Handed to Chromium: blocks first (blocking wins), then allows, then everything else blocked.
+    assert DomainPolicy(allow=["example.com", "[::1]:8000"], block=["ads.example.com"]).chromium_patterns() == [
+        {"urlPattern": "*://ads.example.com:*/*", "block": True},
+        {"urlPattern": "*://*.ads.example.com:*/*", "block": True},
+        {"urlPattern": "*://example.com:*/*", "block": False},
+        {"urlPattern": "*://*.example.com:*/*", "block": False},
+        {"urlPattern": "*://[\\:\\:1]:*/*", "block": False},
+        {"urlPattern": "*://*:*/*", "block": True},
+    ]
+    assert DomainPolicy(block=["x.com"]).chromium_patterns()[-1] == {"urlPattern": "*://*.x.com:*/*", "block": True}
 
 
-async def test_domain_policy_covers_websockets(dynamic_server: str) -> None:
-    """One to an allowed host talks to its server (a local app's own WebSocket keeps working in a
-    browser cua launches under a policy); one to a blocked host is closed with 1008, policy
-    violation, before it reaches any server."""
+async def test_domain_policy_covers_websockets_and_subresource_redirects(dynamic_server: str) -> None:
+    """What Playwright's routing never sees. A WebSocket to an allowed host talks to its server; one
+    to a blocked host is closed with 1008, policy violation, before it reaches any server. An
+    image's redirect hop to a blocked host is refused by Chromium, told the policy.
+
+    The browser is launched here (not the shared browser server): that is where cua turns off
+    Chromium's local-network checks, which would otherwise refuse these loopback requests
+    themselves and hide whether the policy did."""
     port = urlsplit(dynamic_server).port
     log = Events()
     environment = BrowserEnvironment(display=DISPLAY, on_event=log, allow_domains=["127.0.0.1", "localhost"],
                                      block_domains=["localhost"])
     async with environment:
         page = await open_page(environment, f"{dynamic_server}/start")
-        _DynamicHandler.websocket_hosts.clear()
+        _DynamicHandler.seen.clear()
         outcome = await page.evaluate("""(urls) => Promise.all(urls.map((url) => new Promise((done) => {
             const ws = new WebSocket(url);
             ws.onmessage = (e) => { done("message " + e.data); ws.close(); };
             ws.onclose = (e) => done("closed " + e.code);
         })))""", [f"ws://127.0.0.1:{port}/ws", f"ws://localhost:{port}/ws"])
+        hop = f"http://localhost:{port}/data"
+        loaded = await page.evaluate("url => new Promise((done) => { const i = document.createElement('img');"
+                                     " i.onload = () => done('loaded'); i.onerror = () => done('refused');"
+                                     " i.src = url; document.body.append(i) })", f"/redirect?to={hop}")
+        await until(lambda: len(log.of("blocked")) == 2, "the redirect hop to be reported")
     assert outcome == ["message hello", "closed 1008"]
-    assert _DynamicHandler.websocket_hosts == [f"127.0.0.1:{port}"]
-    assert log.of("blocked") == [{"url": f"ws://localhost:{port}/ws", "reason": "block list",
-                                  "resource_type": "websocket"}]
+    assert loaded == "refused"
+    assert _DynamicHandler.seen == [(f"127.0.0.1:{port}", "/ws"), (f"127.0.0.1:{port}", f"/redirect?to={hop}")]
+    assert log.of("blocked") == [
+        {"url": f"ws://localhost:{port}/ws", "reason": "block list", "resource_type": "websocket"},
+        {"url": hop, "reason": "block list", "resource_type": "image"},  # Playwright sees no redirect
+    ]
+    assert not log.of("unblocked_redirect")
 
 
 async def test_domain_policy_covers_frames_redirects_and_popups(
@@ -561,13 +584,6 @@ async def test_domain_policy_covers_frames_redirects_and_popups(
         assert dict((e["url"], e["reason"]) for e in log.of("blocked"))[outside] == "not in allow list"
         await environment.settle()
         assert not [f.url for f in page.frames if "localhost" in f.url]
-
-        # A subresource's redirect hop cannot be stopped through Playwright's routing: reported.
-        page = await open_page(environment, f"{dynamic_server}/start")
-        await page.evaluate("url => { const i = document.createElement('img'); i.src = url; document.body.append(i) }",
-                            f"/redirect?to=http://localhost:{port}/dpr.html")
-        await until(lambda: log.of("unblocked_redirect"), "the image's redirect to be reported")
-        assert log.of("unblocked_redirect")[0]["url"] == f"http://localhost:{port}/dpr.html"
 
         # A redirect from an allowed page to a blocked domain, directly and at the second hop.
         with pytest.raises(EnvironmentError_):

@@ -3,13 +3,15 @@
 The model's coordinates are CSS pixels of the viewport (the viewport is the display); screenshots
 come back at exactly the display size whatever the device scale factor. Actions and screenshots
 follow the newest tab. A domain policy, when one is given, is enforced on the network layer for
-every request of every page, frame and popup, redirects included.
+every request of every page, frame, popup and WebSocket, redirects included: by Playwright's
+routing, and by Chromium itself for the redirect hops of subresources, which routing cannot see.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import ipaddress
 import json
 import logging
 import os
@@ -114,6 +116,40 @@ class DomainPolicy:
         if self.allow and not self._covers(self.allow, host):
             return "not in allow list"
         return None
+
+    def chromium_patterns(self) -> list[dict[str, Any]]:
+        """The policy as CDP ``Network.setBlockedURLs`` patterns (URLPattern syntax, first match
+        wins): Chromium then refuses a blocked host at every hop, redirects of subresources too,
+        which Playwright's routing cannot see. data:, blob: and about: never match."""
+        def rules(domains: tuple[str, ...], block: bool) -> list[dict[str, Any]]:
+            out = []
+            for domain in domains:
+                host = _url_pattern_escape(domain)
+                if ":" in domain:
+                    hosts = [f"[{host}]"]  # IPv6
+                elif _is_ip(domain):
+                    hosts = [host]  # an address has no subdomains
+                else:
+                    hosts = [host, "*." + host]
+                out += [{"urlPattern": f"*://{host}:*/*", "block": block} for host in hosts]
+            return out
+
+        patterns = rules(self.block, True) + rules(self.allow, False)
+        if self.allow:
+            patterns.append({"urlPattern": "*://*:*/*", "block": True})
+        return patterns
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _url_pattern_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*:{}()+?\\" else c for c in text)
 
 
 def _redirect_stub(target: str) -> str:
@@ -310,7 +346,9 @@ class BrowserEnvironment(Environment):
         # --playwright-trace: where to save it (set before start), one group per model turn.
         self.trace_path: Path | None = None
         self._trace_group_open = False
-        self._cdp_sessions: dict[Page, Any] = {}  # per page, for fast screenshots
+        self._cdp_sessions: dict[Page, Any] = {}  # per page: fast screenshots, the policy guard
+        self._guards: dict[Page, asyncio.Task[None]] = {}  # per page, under a domain policy
+        self._aborted: set[Request] = set()  # requests _block aborted, until they report failing
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -330,8 +368,8 @@ class BrowserEnvironment(Environment):
             self._context.set_default_timeout(_ACTION_TIMEOUT_MS)
             self._context.on("page", self._on_page)
             self._context.on("request", self._on_request)
-            self._context.on("requestfinished", self._on_request_done)
-            self._context.on("requestfailed", self._on_request_done)
+            self._context.on("requestfinished", self._on_request_finished)
+            self._context.on("requestfailed", self._on_request_failed)
             if self.policy:
                 await self._context.route("**/*", self._route)
                 # WebSockets bypass context.route(); they have a routing of their own.
@@ -406,6 +444,10 @@ class BrowserEnvironment(Environment):
         self._context = self._browser = self._playwright = None
         self._pages.clear()
         self._cdp_sessions.clear()
+        for guard in self._guards.values():
+            guard.cancel()
+        self._guards.clear()
+        self._aborted.clear()
         self._front = None
         self._inflight.clear()
         for closing in (context, browser):
@@ -436,11 +478,16 @@ class BrowserEnvironment(Environment):
             return
         self._pages.append(page)
         page.on("close", self._on_page_closed)
+        if self.policy:
+            self._guards[page] = asyncio.get_running_loop().create_task(self._guard(page))
         if len(self._pages) > 1:
             self._emit("tab", {"event": "opened", "url": page.url, "tabs": len(self._pages)})
 
     def _on_page_closed(self, page: Page) -> None:
         self._cdp_sessions.pop(page, None)
+        guard = self._guards.pop(page, None)
+        if guard is not None:
+            guard.cancel()
         if page not in self._pages:
             return
         self._pages.remove(page)
@@ -451,6 +498,9 @@ class BrowserEnvironment(Environment):
         if self._context is not None and not self._pages:
             self._on_page(await self._context.new_page())
         page = self.page
+        guard = self._guards.get(page)
+        if guard is not None and not guard.done():
+            await asyncio.shield(guard)
         if page is not self._front:
             self._front = page
             try:
@@ -475,19 +525,54 @@ class BrowserEnvironment(Environment):
         if request.resource_type not in _UNWAITED_TYPES:
             self._inflight[request] = self._last_network
         self._network_changed.set()
-        if self.policy and request.redirected_from is not None:
-            reason = self.policy.blocked_reason(request.url)
-            if reason:
-                self._emit("unblocked_redirect", {
-                    "url": request.url, "reason": reason,
-                    "redirected_from": request.redirected_from.url,
-                    "resource_type": request.resource_type,
-                })
 
     def _on_request_done(self, request: Request) -> None:
         self._last_network = asyncio.get_running_loop().time()
         self._inflight.pop(request, None)
         self._network_changed.set()
+
+    def _on_request_finished(self, request: Request) -> None:
+        self._on_request_done(request)
+        if self.policy and (reason := self.policy.blocked_reason(request.url)):
+            # Only a redirect hop gets here: routing never saw it, and Chromium did not stop it
+            # (a frame in another process, or a popup's first requests before _guard landed).
+            self._emit("unblocked_redirect", self._request_event(request, reason))
+
+    def _on_request_failed(self, request: Request) -> None:
+        self._on_request_done(request)
+        if request in self._aborted:
+            self._aborted.discard(request)  # reported by _block already
+        elif self.policy and (reason := self.policy.blocked_reason(request.url)):
+            self._emit("blocked", self._request_event(request, reason))  # Chromium stopped it
+
+    @staticmethod
+    def _request_event(request: Request, reason: str) -> dict[str, Any]:
+        event: dict[str, Any] = {"url": request.url, "reason": reason, "resource_type": request.resource_type}
+        if request.redirected_from is not None:
+            event["redirected_from"] = request.redirected_from.url
+        return event
+
+    async def _session(self, page: Page) -> Any:
+        """The page's own CDP session (one per page, made on first use)."""
+        session = self._cdp_sessions.get(page)
+        if session is None:
+            session = self._cdp_sessions[page] = await page.context.new_cdp_session(page)
+        return session
+
+    async def _guard(self, page: Page) -> None:
+        """Hand the policy to Chromium for this page too, so a subresource's redirect hop to a
+        blocked host is refused (routing cannot see those hops). Frames in other processes and
+        the first requests of a popup before this lands are left to the routing alone."""
+        from playwright.async_api import Error as PlaywrightError
+
+        try:
+            session = await self._session(page)
+            await session.send("Network.enable")
+            await session.send("Network.setBlockedURLs", {"urlPatterns": self.policy.chromium_patterns()})
+        except PlaywrightError as exc:  # a closed page, or a browser without urlPatterns
+            if not page.is_closed():
+                log.warning("Chromium did not take the domain policy (%s); redirect hops of "
+                            "subresources are only reported, not stopped", _first_line(exc))
 
     async def _route(self, route: Route) -> None:
         from playwright.async_api import Error as PlaywrightError
@@ -516,8 +601,9 @@ class BrowserEnvironment(Environment):
         """Fetch a page or frame ourselves, one hop at a time, so a redirect can be refused.
 
         Only navigations take this path: subresources keep the browser's own network stack (its
-        cache and cookie rules). Their redirect hops are continued by Playwright unrouted, so they
-        are reported (``unblocked_redirect``) rather than stopped. Chromium treats a document
+        cache and cookie rules). Their redirect hops are continued by Playwright unrouted; _guard
+        has Chromium stop those, and a hop that still got through is reported
+        (``unblocked_redirect``). Chromium treats a document
         answered this way as public; a browser cua launches has its local-network checks off
         under a policy so local apps keep working, one it connects to (--cdp-url, --ws-endpoint)
         may refuse such a page's requests into the local network.
@@ -548,6 +634,7 @@ class BrowserEnvironment(Environment):
         if redirected_from:
             event["redirected_from"] = redirected_from
         self._emit("blocked", event)
+        self._aborted.add(route.request)
         await route.abort("blockedbyclient")
 
     # --- actions --------------------------------------------------------------------------------
@@ -672,10 +759,8 @@ class BrowserEnvironment(Environment):
         """
         from playwright.async_api import Error as PlaywrightError
 
-        session = self._cdp_sessions.get(page)
         try:
-            if session is None:
-                session = self._cdp_sessions[page] = await page.context.new_cdp_session(page)
+            session = await self._session(page)
             params: dict[str, Any] = {"format": "png", "optimizeForSpeed": True}
             if self.device_scale_factor != 1:
                 params["clip"] = {"x": 0, "y": 0, "width": self.display.width,
