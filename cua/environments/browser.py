@@ -26,7 +26,6 @@ from ..actions import ScreenTransform, Size
 from ..errors import EnvironmentError_, ModelOutputError
 from .base import DEFAULT_WAIT_MS, Environment
 from .keys_browser import chord_keys, is_text_only
-from ..trace.anchors import same_kind
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page, Playwright, Request, Route, WebSocketRoute
@@ -967,7 +966,7 @@ class BrowserEnvironment(Environment):
             if not await candidate.is_visible():
                 continue
             now = await candidate.evaluate(_DESCRIBE_ELEMENT_JS)
-            if not same_kind(now, element) or (check_same and not _agrees(element, now)):
+            if not _same_kind(element, now) or (check_same and not _agrees(element, now)):
                 continue
             box = await candidate.bounding_box()
             if not box:
@@ -985,6 +984,13 @@ class BrowserEnvironment(Environment):
             return None
         x, y = self.transform.to_model(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         return (x, y) if self.transform.contains(x, y) else None
+
+
+def _same_kind(recorded: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether ``now`` is the same kind of control as the recorded element (role when both have
+    one, else tag): a heading that shares a button's text is not that button."""
+    key = "role" if recorded.get("role") and now.get("role") else "tag"
+    return not recorded.get(key) or now.get(key) == recorded[key]
 
 
 def _agrees(recorded: dict[str, Any], now: dict[str, Any]) -> bool:

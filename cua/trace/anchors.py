@@ -15,15 +15,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..environments.base import Environment
 
-def same_kind(now: dict[str, Any] | None, recorded: dict[str, Any]) -> bool:
-    """Whether a found element can stand in for the recorded one: the same kind of control (role
-    when both have one, else tag). A heading that shares a button's text is not that button."""
-    if not now:
-        return False
-    key = "role" if recorded.get("role") and now.get("role") else "tag"
-    return not recorded.get(key) or now.get(key) == recorded[key]
-
-
 CROP_HALF = 24  # a 48×48 crop: big enough to be distinctive, small enough to search fast
 
 
