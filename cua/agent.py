@@ -289,11 +289,11 @@ class Agent:
             if result.steps >= s.max_steps:
                 result.status, result.reason = "max_steps", f"stopped after {s.max_steps} steps"
                 return
-            result.steps += 1
-            step: dict[str, Any] = {"step": result.steps, "screen_before": self.last_screen}
+            step: dict[str, Any] = {"step": result.steps + 1, "screen_before": self.last_screen}
             t0 = time.monotonic()
             step["elapsed_s"] = round(self.trace.elapsed(), 3) if self.trace else None
             response = await self.client.create(conversation.request(pending), on_event=self.on_event)
+            result.steps += 1  # a step is a model turn: counted once the model has answered
             step["model_ms"] = round((time.monotonic() - t0) * 1000)
             conversation.record(response)
             result.usage.add(response.usage)

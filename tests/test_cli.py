@@ -160,6 +160,7 @@ def test_unreachable_endpoint_exits_3_naming_it(endings: dict[str, Any]) -> None
     assert finished.code == 3, finished.stderr
     data = finished.json()
     assert data["status"] == "error" and base_url.removesuffix("/v1") in data["error"], data["error"]
+    assert data["steps"] == 0, "no model turn happened"
     assert_clean(finished)
 
 

@@ -498,6 +498,7 @@ def test_unreachable_endpoint(endings: dict[str, Any]) -> None:
     assert UNREACHABLE.removesuffix("/v1") in result.error, result.error
     assert "Traceback" not in result.error
     assert played.meta["status"] == "error" and played.meta["error"] == result.error
+    assert result.steps == played.meta["steps"] == 0, "the model never answered: no step"
 
 
 @pytest.mark.parametrize("name", ["safety_deny", "safety_ask_no_tty"])
