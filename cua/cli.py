@@ -288,6 +288,9 @@ async def _cmd_run(args: argparse.Namespace) -> int:
     else:
         if args.var or args.record:
             raise ConfigError("--var and --record go with a scenario file")
+        if args.model == "scripted":
+            raise ConfigError("--model scripted plays a scenario's script: give a scenario file "
+                              "(e.g. cua run scenarios/login.cua.yaml --model scripted)")
         settings = settings_from_args(args)
         if not settings.task:
             raise ConfigError("nothing to do: give --task TEXT or a scenario file")

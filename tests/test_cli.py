@@ -185,6 +185,7 @@ PRE_BROWSER = {
     "bad_flag": (["--bogus"], {"OPENAI_API_KEY": API_KEY}, 2, "--bogus"),
     "missing_key": (["--json"], {}, 2, "OPENAI_API_KEY"),
     "bad_display": (["--display", "12x"], {"OPENAI_API_KEY": API_KEY}, 2, "12x"),
+    "scripted_without_scenario": (["--model", "scripted"], {}, 2, "scenario file"),
     "mac_without_vm_url": (["--env", "mac", "--json"], {"OPENAI_API_KEY": API_KEY}, 4, "--vm-url"),
 }
 
