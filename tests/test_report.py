@@ -126,7 +126,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     exp = trace.save_screenshot(screen_png("expected", (22, 163, 74)))
     start(trace, "Log in and fill the form", kind="replay", source_run=str(rich), initial_screen=a)
     trace.append_step(step(1, a, b, [
-        act({"type": "click", "x": 230, "y": 400}, healed={"from": [230, 400], "to": [260, 410], "by": "element"}),
+        act({"type": "click", "x": 260, "y": 410}, healed={"from": [230, 400], "to": [260, 410], "by": "element"}),
+        # as replays before the action held the healed place wrote it: at the recorded place
+        act({"type": "double_click", "x": 100, "y": 50}, healed={"from": [100, 50], "to": [120, 80], "by": "image"}),
     ], replay=True, source_step=1))
     trace.append_step(step(2, b, b, [], replay=True, source_step=2, diverged={
         "reason": "could not find 'Save' on the screen", "expected_screen": exp, "actual_screen": b}))
@@ -211,6 +213,10 @@ def test_replay_report_shows_healing_and_divergence(runs: dict[str, Path]) -> No
     html = write_report(runs["replay"]).read_text(encoding="utf-8")
     assert "healed by element" in html and "(230, 400) → (260, 410)" in html
     assert 'class="m-healed"' in html
+    # Marks and texts show where the replay acted, each moved once.
+    assert "click (260, 410)" in html and "double-click (120, 80)" in html
+    assert '<circle cx="260" cy="410"' in html and '<circle cx="120" cy="80"' in html
+    assert '<circle cx="290" cy="420"' not in html and '<circle cx="140" cy="110"' not in html
     assert 'class="badge bad">diverged<' in html
     box = html[html.index('class="diverged-box"'):]
     assert "could not find &#x27;Save&#x27; on the screen" in box

@@ -82,7 +82,10 @@ def healed_shift(record: Any) -> tuple[Point, Point] | None:
 
 
 def action_points(record: Any) -> list[Point]:
-    """Where the action acted, in screenshot pixels — after healing, when a replay moved it."""
+    """Where the action acted, in screenshot pixels — after healing, when a replay moved it.
+
+    A replay records the action as it ran, at the healed place; replays written before that
+    kept the recorded place, so a first point still at ``from`` is moved by the healing."""
     action = action_of(record)
     if action.get("type") == "drag":
         path = action.get("path")
@@ -91,7 +94,7 @@ def action_points(record: Any) -> list[Point]:
         point = _xy(action)
         points = [point] if point else []
     shift = healed_shift(record)
-    if shift:
+    if shift and points and points[0] == shift[0] != shift[1]:
         (fx, fy), (tx, ty) = shift
         points = [(x + tx - fx, y + ty - fy) for x, y in points]
     return points
