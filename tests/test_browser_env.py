@@ -524,15 +524,19 @@ async def test_domain_policy_rules() -> None:
 async def test_domain_policy_covers_websockets_and_subresource_redirects(dynamic_server: str) -> None:
     """What Playwright's routing never sees. A WebSocket to an allowed host talks to its server; one
     to a blocked host is closed with 1008, policy violation, before it reaches any server. An
-    image's redirect hop to a blocked host is refused by Chromium, told the policy.
+    image's redirect hop to a blocked host is refused by Chromium, told the policy, in the page
+    and in a frame of another site (another process).
 
     The browser is launched here (not the shared browser server): that is where cua turns off
     Chromium's local-network checks, which would otherwise refuse these loopback requests
     themselves and hide whether the policy did."""
     port = urlsplit(dynamic_server).port
+    other_site = http.server.ThreadingHTTPServer(("127.0.0.2", 0), _DynamicHandler)  # for a frame
+    threading.Thread(target=other_site.serve_forever, daemon=True).start()
+    other_port = other_site.server_address[1]
     log = Events()
-    environment = BrowserEnvironment(display=DISPLAY, on_event=log, allow_domains=["127.0.0.1", "localhost"],
-                                     block_domains=["localhost"])
+    environment = BrowserEnvironment(display=DISPLAY, on_event=log, block_domains=["localhost"],
+                                     allow_domains=["127.0.0.1", "127.0.0.2", "localhost"])
     async with environment:
         page = await open_page(environment, f"{dynamic_server}/start")
         _DynamicHandler.seen.clear()
@@ -546,12 +550,28 @@ async def test_domain_policy_covers_websockets_and_subresource_redirects(dynamic
                                      " i.onload = () => done('loaded'); i.onerror = () => done('refused');"
                                      " i.src = url; document.body.append(i) })", f"/redirect?to={hop}")
         await until(lambda: len(log.of("blocked")) == 2, "the redirect hop to be reported")
+        # The same hop from a frame of another site, which Chromium runs in a process of its own.
+        await page.evaluate("url => { const f = document.createElement('iframe'); f.src = url;"
+                            " document.body.append(f) }", f"http://127.0.0.2:{other_port}/start")
+        await until(lambda: len(page.frames) == 2 and page.frames[1].url.endswith("/start"), "the frame")
+        frame = page.frames[1]
+        await until(lambda: frame in environment._frame_sessions, "the frame's own guard (out of process)")
+        framed = await frame.evaluate("url => new Promise((done) => { const i = document.createElement('img');"
+                                      " i.onload = () => done('loaded'); i.onerror = () => done('refused');"
+                                      " i.src = url; document.body.append(i) })", f"/redirect?to={hop}")
+        await until(lambda: len(log.of("blocked")) == 3, "the frame's redirect hop to be reported")
+    other_site.shutdown()
+    other_site.server_close()
+    assert framed == "refused"
     assert outcome == ["message hello", "closed 1008"]
     assert loaded == "refused"
-    assert _DynamicHandler.seen == [(f"127.0.0.1:{port}", "/ws"), (f"127.0.0.1:{port}", f"/redirect?to={hop}")]
+    assert _DynamicHandler.seen == [(f"127.0.0.1:{port}", "/ws"), (f"127.0.0.1:{port}", f"/redirect?to={hop}"),
+                                    (f"127.0.0.2:{other_port}", "/start"),
+                                    (f"127.0.0.2:{other_port}", f"/redirect?to={hop}")]
     assert log.of("blocked") == [
         {"url": f"ws://localhost:{port}/ws", "reason": "block list", "resource_type": "websocket"},
         {"url": hop, "reason": "block list", "resource_type": "image"},  # Playwright sees no redirect
+        {"url": hop, "reason": "block list", "resource_type": "image"},
     ]
     assert not log.of("unblocked_redirect")
 

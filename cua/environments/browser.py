@@ -28,7 +28,9 @@ from .base import DEFAULT_WAIT_MS, Environment
 from .keys_browser import chord_keys, is_text_only
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, BrowserContext, Page, Playwright, Request, Route, WebSocketRoute
+    from playwright.async_api import (
+        Browser, BrowserContext, Frame, Page, Playwright, Request, Route, WebSocketRoute,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -348,6 +350,8 @@ class BrowserEnvironment(Environment):
         self._cdp_sessions: dict[Page, Any] = {}  # per page: fast screenshots, the policy guard
         self._guards: dict[Page, asyncio.Task[None]] = {}  # per page, under a domain policy
         self._aborted: set[Request] = set()  # requests _block aborted, until they report failing
+        self._frame_sessions: dict[Frame, Any] = {}  # frames in processes of their own, guarded
+        self._frame_guards: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -443,9 +447,11 @@ class BrowserEnvironment(Environment):
         self._context = self._browser = self._playwright = None
         self._pages.clear()
         self._cdp_sessions.clear()
-        for guard in self._guards.values():
+        for guard in [*self._guards.values(), *self._frame_guards]:
             guard.cancel()
         self._guards.clear()
+        self._frame_guards.clear()
+        self._frame_sessions.clear()
         self._aborted.clear()
         self._front = None
         self._inflight.clear()
@@ -479,6 +485,8 @@ class BrowserEnvironment(Environment):
         page.on("close", self._on_page_closed)
         if self.policy:
             self._guards[page] = asyncio.get_running_loop().create_task(self._guard(page))
+            page.on("framenavigated", self._on_frame_navigated)
+            page.on("framedetached", lambda frame: self._frame_sessions.pop(frame, None))
         if len(self._pages) > 1:
             self._emit("tab", {"event": "opened", "url": page.url, "tabs": len(self._pages)})
 
@@ -534,7 +542,7 @@ class BrowserEnvironment(Environment):
         self._on_request_done(request)
         if self.policy and (reason := self.policy.blocked_reason(request.url)):
             # Only a redirect hop gets here: routing never saw it, and Chromium did not stop it
-            # (a frame in another process, or a popup's first requests before _guard landed).
+            # (requests made before a page's or frame's guard landed).
             self._emit("unblocked_redirect", self._request_event(request, reason))
 
     def _on_request_failed(self, request: Request) -> None:
@@ -542,7 +550,10 @@ class BrowserEnvironment(Environment):
         if request in self._aborted:
             self._aborted.discard(request)  # reported by _block already
         elif self.policy and (reason := self.policy.blocked_reason(request.url)):
-            self._emit("blocked", self._request_event(request, reason))  # Chromium stopped it
+            # A hop Chromium refused shows up as a request of its own (no redirected_from); one
+            # it followed was sent, even if it failed afterwards (an image that was no image).
+            sent = request.redirected_from is not None
+            self._emit("unblocked_redirect" if sent else "blocked", self._request_event(request, reason))
 
     @staticmethod
     def _request_event(request: Request, reason: str) -> dict[str, Any]:
@@ -560,18 +571,47 @@ class BrowserEnvironment(Environment):
 
     async def _guard(self, page: Page) -> None:
         """Hand the policy to Chromium for this page too, so a subresource's redirect hop to a
-        blocked host is refused (routing cannot see those hops). Frames in other processes and
-        the first requests of a popup before this lands are left to the routing alone."""
+        blocked host is refused (routing cannot see those hops). The first requests of a popup
+        before this lands are left to the routing alone; frames in other processes get their
+        own guard (_guard_frame)."""
         from playwright.async_api import Error as PlaywrightError
 
         try:
-            session = await self._session(page)
-            await session.send("Network.enable")
-            await session.send("Network.setBlockedURLs", {"urlPatterns": self.policy.chromium_patterns()})
+            await self._block_in_chromium(await self._session(page))
         except PlaywrightError as exc:  # a closed page, or a browser without urlPatterns
             if not page.is_closed():
                 log.warning("Chromium did not take the domain policy (%s); redirect hops of "
                             "subresources are only reported, not stopped", _first_line(exc))
+
+    def _on_frame_navigated(self, frame: Frame) -> None:
+        if frame.parent_frame is not None:  # the page's own session covers its main frame
+            task = asyncio.get_running_loop().create_task(self._guard_frame(frame))
+            self._frame_guards.add(task)
+            task.add_done_callback(self._frame_guards.discard)
+
+    async def _guard_frame(self, frame: Frame) -> None:
+        """A frame of another site runs in a process of its own, out of reach of the page's
+        session: it gets a session, and the policy, of its own (again after each navigation,
+        which may move it to another process). An in-process frame has no session to get."""
+        from playwright.async_api import Error as PlaywrightError
+
+        if self._context is None:
+            return
+        try:
+            session = await self._context.new_cdp_session(frame)
+        except PlaywrightError:
+            return  # in the parent's process (covered by its guard), or detached meanwhile
+        old, self._frame_sessions[frame] = self._frame_sessions.get(frame), session
+        try:
+            await self._block_in_chromium(session)
+            if old is not None:
+                await old.detach()
+        except PlaywrightError as exc:
+            log.debug("could not guard the frame at %s: %s", frame.url, exc)
+
+    async def _block_in_chromium(self, session: Any) -> None:
+        await session.send("Network.enable")
+        await session.send("Network.setBlockedURLs", {"urlPatterns": self.policy.chromium_patterns()})
 
     async def _route(self, route: Route) -> None:
         from playwright.async_api import Error as PlaywrightError
