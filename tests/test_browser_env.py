@@ -28,7 +28,8 @@ import pytest_asyncio
 from PIL import Image
 
 from cua.actions import Size
-from cua.environments.browser import BrowserEnvironment, DomainPolicy, find_chromium
+from cua.environments.browser import BrowserEnvironment, find_chromium
+from cua.environments.domain_policy import DomainPolicy
 from cua.errors import EnvironmentError_, ModelOutputError
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
