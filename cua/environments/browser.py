@@ -565,10 +565,10 @@ class BrowserEnvironment(Environment):
         Only navigations take this path: subresources keep the browser's own network stack (its
         cache and cookie rules). Their redirect hops are continued by Playwright unrouted; _guard
         has Chromium stop those, and a hop that still got through is reported
-        (``unblocked_redirect``). Chromium treats a document
-        answered this way as public; a browser cua launches has its local-network checks off
-        under a policy so local apps keep working, one it connects to (--cdp-url, --ws-endpoint)
-        may refuse such a page's requests into the local network.
+        (``unblocked_redirect``). Chromium treats a document answered this way as public; a
+        browser cua launches has its local-network checks off under a policy so local apps keep
+        working, one it connects to (--cdp-url, --ws-endpoint) may refuse such a page's requests
+        into the local network.
         """
         from playwright.async_api import Error as PlaywrightError
 
