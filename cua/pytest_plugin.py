@@ -94,6 +94,10 @@ class ScenarioItem(pytest.Item):
             raise ScenarioFailure(result, mode)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
+        from .errors import CuaError
+
+        if isinstance(excinfo.value, CuaError):  # the run could not start: what to do, no traceback
+            return f"scenario {self.scenario.name!r} ({self._mode()}) could not run: {excinfo.value}"
         if isinstance(excinfo.value, ScenarioFailure):
             r, lines = excinfo.value.result, []
             lines.append(f"scenario {self.scenario.name!r} ({excinfo.value.mode}): {r.status}")

@@ -107,6 +107,21 @@ def test_a_failing_check_shows_the_step_the_reason_and_the_report(pytester: pyte
     assert "Traceback" not in out
 
 
+def test_a_scenario_that_cannot_run_says_why_in_one_line(pytester: pytest.Pytester) -> None:
+    folder = pytester.path / "scenarios"
+    folder.mkdir()
+    (folder / "unscripted.cua.yaml").write_text("name: unscripted\ntask: Say hello.\n")  # no script, no key
+    (folder / "elsewhere.cua.yaml").write_text(
+        "name: elsewhere\ntask: x\nserve: ./no-such-app\nscript:\n  - message: done\n")
+    result = pytester.runpytest("--cua-mode=live", "--cua-out=runs")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines([
+        "*scenario 'elsewhere' (live) could not run: *no-such-app*",
+        "*scenario 'unscripted' (live) could not run: *OPENAI_API_KEY*",
+    ])
+    assert "Traceback" not in result.stdout.str() and "raise " not in result.stdout.str()
+
+
 def test_scenarios_run_in_parallel_under_xdist(pytester: pytest.Pytester) -> None:
     add_scenario(pytester, "login")
     add_scenario(pytester, "board", recording=False)
