@@ -242,6 +242,24 @@ def test_a_gone_target_stops_the_replay_as_diverged_with_both_screens(login_with
     assert meta["checks"] == []  # a replay that did not get through is not judged as passing
 
 
+@pytest.mark.parametrize("damage, says", [
+    ("{broken", "run.json cannot be read"),
+    ("[1, 2]", "holds no JSON object"),
+    ('{"settings": 5}', "settings is not an object"),
+])
+def test_a_damaged_run_folder_is_one_message_for_replay_and_report(damage: str, says: str, tmp_path: Path) -> None:
+    run_dir = tmp_path / "damaged"
+    shutil.copytree(SCENARIOS / "recordings" / "login", run_dir)
+    (run_dir / "run.json").write_text(damage, encoding="utf-8")
+    for command in (["replay", str(run_dir), "--out", str(tmp_path / "runs")], ["report", str(run_dir)]):
+        proc = cua(*command)
+        if command[0] == "report" and "settings" in damage:
+            assert proc.returncode == 0, proc.stderr  # a report shows what there is
+            continue
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith("cua: ") and says in proc.stderr and proc.stderr.count("\n") == 1
+
+
 async def test_heal_model_hands_a_divergence_to_the_model_which_finishes_the_task(
     login_without_button: Path, tmp_path: Path
 ) -> None:
@@ -317,6 +335,16 @@ async def test_image_crops_heal_a_recording_that_has_no_element_anchors(demo: An
     assert len(healed) == result.healed == 3
     assert {h["by"] for h in healed} == {"image"}
     assert [(i["text"], i["done"]) for i in env.final_state["items"]] == [("Buy milk", True), ("Write report", False)]
+
+
+async def test_an_unreadable_recorded_screenshot_diverges_saying_so(demo: Any, tmp_path: Path) -> None:
+    scenario = scenario_copy(tmp_path, "login")
+    strip_elements(tmp_path / "recordings" / "login")  # only the image can heal it
+    first = json.loads((tmp_path / "recordings" / "login" / "steps.jsonl").read_text().splitlines()[0])
+    (tmp_path / "recordings" / "login" / first["screen_before"]).write_bytes(b"\x89PNG damaged")
+    result = await replay_target(scenario, variables=SHIFT, out=tmp_path / "runs")
+    assert (result.status, result.diverged_at) == ("diverged", 1)
+    assert f"the recorded screenshot {first['screen_before']} cannot be read" in result.reason
 
 
 async def test_image_crops_heal_the_login_form_with_look_alike_fields(demo: Any, tmp_path: Path) -> None:

@@ -138,12 +138,18 @@ class RunTrace:
 def read_run(run_dir: Path | str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Read a run folder, also one left by a killed run (a torn last line is ignored)."""
     run_dir = Path(run_dir)
+    from ..errors import ConfigError
+
     meta_path = run_dir / "run.json"
     if not meta_path.exists():
-        from ..errors import ConfigError
-
         raise ConfigError(f"{run_dir} is not a cua run folder (no run.json)")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{meta_path} cannot be read ({exc}); cua writes it whole, so it was "
+                          "changed or damaged after the run") from None
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{meta_path} holds no JSON object; it is not a cua run.json")
     steps: list[dict[str, Any]] = []
     steps_path = run_dir / "steps.jsonl"
     if steps_path.exists():

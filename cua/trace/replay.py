@@ -105,7 +105,10 @@ class Replayer:
                 return _moved(action, nx - x, ny - y), {"from": [x, y], "to": [nx, ny], "by": "element"}
         seen_png = (self.source / seen).read_bytes() if seen and (self.source / seen).exists() else None
         if seen_png:
-            found = locate_image(seen_png, self.last_png, x, y)
+            try:
+                found = locate_image(seen_png, self.last_png, x, y)
+            except OSError:  # PIL cannot read the recorded screenshot: nothing to match by image
+                raise Diverged(f"the recorded screenshot {seen} cannot be read") from None
             if found is not None:
                 nx, ny, _ = found
                 if abs(nx - x) <= 1 and abs(ny - y) <= 1:
@@ -257,6 +260,9 @@ async def replay_run(
     """
     source = Path(run_dir)
     meta, steps = read_run(source)
+    for key in ("scenario", "settings"):
+        if not isinstance(meta.get(key) or {}, dict):
+            raise ConfigError(f"{source}/run.json: {key} is not an object; the file was changed after the run")
     scenario_meta = meta.get("scenario") or {}
     path = scenario_path or scenario_meta.get("path")
     with ExitStack() as stack:
