@@ -186,6 +186,9 @@ PRE_BROWSER = {
     "missing_key": (["--json"], {}, 2, "OPENAI_API_KEY"),
     "bad_display": (["--display", "12x"], {"OPENAI_API_KEY": API_KEY}, 2, "12x"),
     "scripted_without_scenario": (["--model", "scripted"], {}, 2, "scenario file"),
+    "x_display_in_the_browser": (["--x-display", ":3"], {"OPENAI_API_KEY": API_KEY}, 2, "--x-display is for"),
+    "domains_on_a_desktop": (["--env", "ubuntu", "--allow-domain", "example.com", "--json"],
+                             {"OPENAI_API_KEY": API_KEY}, 2, "--allow-domain is for the browser"),
     "mac_without_vm_url": (["--env", "mac", "--json"], {"OPENAI_API_KEY": API_KEY}, 4, "--vm-url"),
 }
 

@@ -210,13 +210,14 @@ def vm2x(vm_python) -> Iterator[Desktop]:
     yield from _vm(2)
 
 
-def page_state(desktop: Desktop) -> dict[str, Any]:
-    """The page's state once every input of the flow arrived (and the pane stopped scrolling)."""
+def page_state(desktop: Desktop, flow_of: Desktop | None = None) -> dict[str, Any]:
+    """The page's state once every input of the flow arrived (and the pane stopped scrolling);
+    ``flow_of``: the desktop whose flow it was, when not this one's."""
 
     def complete(events: list[dict[str, Any]]) -> dict[str, Any] | None:
         state = (last(events, "state") or {}).get("state") or {}
         done = (state.get("drag") and state.get("paneTop", 0) > 0
-                and state.get("value") == expected_for(desktop)["value"])
+                and state.get("value") == expected_for(flow_of or desktop)["value"])
         return state if done else None
 
     return desktop.page.wait_for(complete, timeout=15, what=f"the whole flow on {desktop.name}")
@@ -347,6 +348,29 @@ def test_ubuntu_run_replays_and_heals_by_image(ubuntu: Desktop, tmp_path: Path) 
 def test_vm_run_replays_and_heals_by_image(vm: Desktop, tmp_path: Path) -> None:
     """The recorded settings carry vm_url, so the replay drives the same computer server."""
     assert_replays_and_heals(vm, "preview", tmp_path)
+
+
+def test_a_vm_recording_replays_on_a_local_display_given_by_x_display(vm: Desktop, ubuntu: Desktop,
+                                                                      tmp_path: Path) -> None:
+    """``cua replay --x-display`` moves a VM's recording onto a local display showing the same app:
+    the recorded VM is not contacted (its URL is dropped), the page there gets the same inputs."""
+    if "preview" not in vm.recorded:
+        pytest.skip("the preview run on the VM did not complete")
+    run_dir, recorded_state = vm.recorded["preview"]
+    ubuntu.show(False)
+    vm.page.clear()
+    out = tmp_path / "out"
+    out.mkdir()
+    done = finish(start_cua(["replay", run_dir, "--x-display", ubuntu.x_display, "--json", "--out", str(out)],
+                            clean_env(), out))
+    assert done.code == 0, done.stderr
+    data = done.json()
+    assert (data["status"], data["healed"]) == ("completed", 0), data
+    assert without_moves(page_state(ubuntu, flow_of=vm)) == without_moves(recorded_state)
+    assert vm.page.events() == [], "the VM's page got nothing"
+    meta, _ = run_folder(data["run_dir"])
+    assert (meta["settings"]["env"], meta["settings"]["x_display"], meta["settings"]["vm_url"]) == (
+        "linux", ubuntu.x_display, None)
 
 
 # --- 3. cua's own Xvfb and kiosk --------------------------------------------------------------------

@@ -260,6 +260,15 @@ def test_a_damaged_run_folder_is_one_message_for_replay_and_report(damage: str, 
         assert proc.stderr.startswith("cua: ") and says in proc.stderr and proc.stderr.count("\n") == 1
 
 
+def test_a_browser_recording_refuses_a_vm_or_display_to_replay_on(tmp_path: Path) -> None:
+    for flag, value in (("--vm-url", "http://127.0.0.1:9"), ("--x-display", ":3")):
+        proc = cua("replay", str(SCENARIOS / "login.cua.yaml"), flag, value, "--out", str(tmp_path / "runs"))
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr == f"cua: {flag} is for " + proc.stderr.split(" is for ", 1)[1]
+        assert "this run's environment is the browser" in proc.stderr and proc.stderr.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
+
+
 async def test_heal_model_hands_a_divergence_to_the_model_which_finishes_the_task(
     login_without_button: Path, tmp_path: Path
 ) -> None:

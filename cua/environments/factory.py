@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..config import RunSettings
-from ..errors import EnvironmentError_
+from ..errors import ConfigError, EnvironmentError_
 from .base import Environment
 
 
@@ -15,6 +15,7 @@ def make_environment(
     vm_api_key: str | None = None,
     on_event: Callable[[str, dict[str, Any]], None] | None = None
 ) -> Environment:
+    _refuse_options_of_other_environments(settings)
     size = settings.size
     if settings.env == "browser":
         from .browser import BrowserEnvironment
@@ -56,3 +57,31 @@ def make_environment(
         f"--env {settings.env} drives a remote VM: give its computer-server URL with --vm-url "
         "(see the README section on VMs)"
     )
+
+
+_X = "a local X display (--env ubuntu or linux)"
+_VM = "a VM (--env mac, windows, linux or ubuntu with --vm-url)"
+_BROWSER = "the browser (--env browser)"
+
+
+def _refuse_options_of_other_environments(settings: RunSettings) -> None:
+    """An option the chosen environment would ignore is a mistake worth saying: a domain policy
+    that silently does nothing, or a replay meant for a VM that would run in a browser."""
+    options = {  # flag: (its value, what it is for)
+        "--x-display": (settings.x_display, _X), "--launch": (settings.launch, _X),
+        "--vm-url": (settings.vm_url, _VM), "--vm-name": (settings.vm_name, _VM),
+        "--cdp-url": (settings.cdp_url, _BROWSER), "--ws-endpoint": (settings.ws_endpoint, _BROWSER),
+        "--headed": (settings.headed, _BROWSER), "--allow-domain": (settings.allow_domains, _BROWSER),
+        "--block-domain": (settings.block_domains, _BROWSER),
+    }
+    here = _BROWSER if settings.env == "browser" else _VM if settings.vm_url else _X
+    misplaced = [f"{flag} is for {purpose}" for flag, (value, purpose) in options.items()
+                 if value and purpose != here]
+    if misplaced:
+        raise ConfigError(f"{'; '.join(misplaced)}; this run's environment is {_describe(settings)}")
+
+
+def _describe(settings: RunSettings) -> str:
+    if settings.env == "browser":
+        return "the browser"
+    return f"{settings.env} at {settings.vm_url}" if settings.vm_url else f"{settings.env} on a local X display"

@@ -288,7 +288,13 @@ async def replay_run(
         if settings_data.get("task"):
             settings_data["task"] = redactor.unmask(settings_data["task"])
         # Where to replay (another VM, another X display) and which model heals: the user's word wins.
-        settings_data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        given = {k: v for k, v in (overrides or {}).items() if v is not None}
+        if settings_data.get("env", "browser") != "browser":  # (a browser recording refuses both)
+            if given.get("vm_url"):  # on a VM: not on the recorded display
+                settings_data.update(x_display=None, launch=None)
+            elif given.get("x_display"):  # on a display already showing the app: not on the VM
+                settings_data.update(vm_url=None, vm_name=None, launch=None)
+        settings_data.update(given)
         if heal == "model" and settings_data.get("model") == "scripted":
             settings_data.pop("model")  # a scripted recording names no model to hand over to: the default
         try:
