@@ -167,7 +167,7 @@ class Replayer:
     async def _replay_step(self, recorded: dict[str, Any], step: dict[str, Any]) -> None:
         # The screen was settled and captured as the last step ended (or the replay began); it
         # needs that again only once this step has acted.
-        seen = True
+        screen_fresh = True
         for entry in recorded.get("actions") or []:
             raw = dict(entry["action"])  # a copy: the recorded step stays as it was
             if raw.get("type") == "type":  # typed secrets were recorded as {{name}}
@@ -175,12 +175,12 @@ class Replayer:
             action = parse_action(raw, where=f"recorded step {recorded.get('step')}")
             if isinstance(action, Wait):
                 await self.env.settle()
-                seen = False  # what was waited for may have changed the screen
+                screen_fresh = False  # what was waited for may have changed the screen
                 step["actions"].append({"action": entry["action"], "ms": 0, "settled": True})
                 continue
             record: dict[str, Any] = {"action": entry["action"]}
             if isinstance(action, (Click, DoubleClick, Drag, Move, Scroll)):
-                if not seen:
+                if not screen_fresh:
                     await self.env.settle()
                     await self._screenshot()
                 action, healed = await self.relocate(action, entry.get("anchor"), recorded.get("screen_before"))
@@ -194,7 +194,7 @@ class Replayer:
                 record["anchor"] = await capture_anchor(self.env, x, y)
             t0 = time.monotonic()
             await self.env.execute(action)
-            seen = False
+            screen_fresh = False
             record["ms"] = round((time.monotonic() - t0) * 1000)
             step["actions"].append(record)
         for call in recorded.get("functions") or []:
