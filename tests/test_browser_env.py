@@ -522,6 +522,11 @@ async def test_domain_policy_rules() -> None:
     assert DomainPolicy(block=["x.com"]).chromium_patterns()[-1] == {"urlPattern": "*://*.x.com:*/*", "block": True}
 
 
+# Add an image to the document; "loaded" or "refused".
+LOAD_IMAGE_JS = """url => new Promise((done) => { const i = document.createElement('img');
+    i.onload = () => done('loaded'); i.onerror = () => done('refused'); i.src = url; document.body.append(i) })"""
+
+
 async def test_domain_policy_covers_websockets_and_subresource_redirects(dynamic_server: str) -> None:
     """What Playwright's routing never sees. A WebSocket to an allowed host talks to its server; one
     to a blocked host is closed with 1008, policy violation, before it reaches any server. An
@@ -535,34 +540,32 @@ async def test_domain_policy_covers_websockets_and_subresource_redirects(dynamic
     other_site = http.server.ThreadingHTTPServer(("127.0.0.2", 0), _DynamicHandler)  # for a frame
     threading.Thread(target=other_site.serve_forever, daemon=True).start()
     other_port = other_site.server_address[1]
-    log = Events()
-    environment = BrowserEnvironment(display=DISPLAY, on_event=log, block_domains=["localhost"],
-                                     allow_domains=["127.0.0.1", "127.0.0.2", "localhost"])
-    async with environment:
-        page = await open_page(environment, f"{dynamic_server}/start")
-        _DynamicHandler.seen.clear()
-        outcome = await page.evaluate("""(urls) => Promise.all(urls.map((url) => new Promise((done) => {
-            const ws = new WebSocket(url);
-            ws.onmessage = (e) => { done("message " + e.data); ws.close(); };
-            ws.onclose = (e) => done("closed " + e.code);
-        })))""", [f"ws://127.0.0.1:{port}/ws", f"ws://localhost:{port}/ws"])
-        hop = f"http://localhost:{port}/data"
-        loaded = await page.evaluate("url => new Promise((done) => { const i = document.createElement('img');"
-                                     " i.onload = () => done('loaded'); i.onerror = () => done('refused');"
-                                     " i.src = url; document.body.append(i) })", f"/redirect?to={hop}")
-        await until(lambda: len(log.of("blocked")) == 2, "the redirect hop to be reported")
-        # The same hop from a frame of another site, which Chromium runs in a process of its own.
-        await page.evaluate("url => { const f = document.createElement('iframe'); f.src = url;"
-                            " document.body.append(f) }", f"http://127.0.0.2:{other_port}/start")
-        await until(lambda: len(page.frames) == 2 and page.frames[1].url.endswith("/start"), "the frame")
-        frame = page.frames[1]
-        await until(lambda: frame in environment._frame_sessions, "the frame's own guard (out of process)")
-        framed = await frame.evaluate("url => new Promise((done) => { const i = document.createElement('img');"
-                                      " i.onload = () => done('loaded'); i.onerror = () => done('refused');"
-                                      " i.src = url; document.body.append(i) })", f"/redirect?to={hop}")
-        await until(lambda: len(log.of("blocked")) == 3, "the frame's redirect hop to be reported")
-    other_site.shutdown()
-    other_site.server_close()
+    try:
+        log = Events()
+        environment = BrowserEnvironment(display=DISPLAY, on_event=log, block_domains=["localhost"],
+                                         allow_domains=["127.0.0.1", "127.0.0.2", "localhost"])
+        async with environment:
+            page = await open_page(environment, f"{dynamic_server}/start")
+            _DynamicHandler.seen.clear()
+            outcome = await page.evaluate("""(urls) => Promise.all(urls.map((url) => new Promise((done) => {
+                const ws = new WebSocket(url);
+                ws.onmessage = (e) => { done("message " + e.data); ws.close(); };
+                ws.onclose = (e) => done("closed " + e.code);
+            })))""", [f"ws://127.0.0.1:{port}/ws", f"ws://localhost:{port}/ws"])
+            hop = f"http://localhost:{port}/data"
+            loaded = await page.evaluate(LOAD_IMAGE_JS, f"/redirect?to={hop}")
+            await until(lambda: len(log.of("blocked")) == 2, "the redirect hop to be reported")
+            # The same hop from a frame of another site, which Chromium runs in a process of its own.
+            await page.evaluate("url => { const f = document.createElement('iframe'); f.src = url;"
+                                " document.body.append(f) }", f"http://127.0.0.2:{other_port}/start")
+            await until(lambda: len(page.frames) == 2 and page.frames[1].url.endswith("/start"), "the frame")
+            frame = page.frames[1]
+            await until(lambda: frame in environment._frame_sessions, "the frame's own guard (out of process)")
+            framed = await frame.evaluate(LOAD_IMAGE_JS, f"/redirect?to={hop}")
+            await until(lambda: len(log.of("blocked")) == 3, "the frame's redirect hop to be reported")
+    finally:
+        other_site.shutdown()
+        other_site.server_close()
     assert framed == "refused"
     assert outcome == ["message hello", "closed 1008"]
     assert loaded == "refused"

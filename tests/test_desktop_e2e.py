@@ -305,13 +305,15 @@ def test_vm_at_twice_the_display_flow_ga(vm2x: Desktop, tmp_path: Path) -> None:
 # --- 4. record and replay -------------------------------------------------------------------------
 
 
-def replay(desktop: Desktop, run_dir: str, out: Path, *, shift: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``cua replay`` (no API key anywhere) on a fresh page; its JSON and the page's state."""
+def replay(desktop: Desktop, run_dir: str, out: Path, *, shift: bool, flags: tuple[str, ...] = (),
+           flow_of: Desktop | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``cua replay`` (no API key anywhere) on a fresh page; its JSON and the page's state.
+    ``flags`` point the replay elsewhere; ``flow_of``: the desktop that recorded it, if another."""
     desktop.show(shift)
     out.mkdir()
-    done = finish(start_cua(["replay", run_dir, "--json", "--out", str(out)], clean_env(), out))
+    done = finish(start_cua(["replay", run_dir, *flags, "--json", "--out", str(out)], clean_env(), out))
     assert done.code == 0, done.stderr
-    return done.json(), page_state(desktop)
+    return done.json(), page_state(desktop, flow_of)
 
 
 def without_moves(state: dict[str, Any]) -> dict[str, Any]:
@@ -357,16 +359,11 @@ def test_a_vm_recording_replays_on_a_local_display_given_by_x_display(vm: Deskto
     if "preview" not in vm.recorded:
         pytest.skip("the preview run on the VM did not complete")
     run_dir, recorded_state = vm.recorded["preview"]
-    ubuntu.show(False)
     vm.page.clear()
-    out = tmp_path / "out"
-    out.mkdir()
-    done = finish(start_cua(["replay", run_dir, "--x-display", ubuntu.x_display, "--json", "--out", str(out)],
-                            clean_env(), out))
-    assert done.code == 0, done.stderr
-    data = done.json()
+    data, state = replay(ubuntu, run_dir, tmp_path / "out", shift=False, flags=("--x-display", ubuntu.x_display),
+                         flow_of=vm)
     assert (data["status"], data["healed"]) == ("completed", 0), data
-    assert without_moves(page_state(ubuntu, flow_of=vm)) == without_moves(recorded_state)
+    assert without_moves(state) == without_moves(recorded_state)
     assert vm.page.events() == [], "the VM's page got nothing"
     meta, _ = run_folder(data["run_dir"])
     assert (meta["settings"]["env"], meta["settings"]["x_display"], meta["settings"]["vm_url"]) == (

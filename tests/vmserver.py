@@ -101,7 +101,7 @@ def last(events: list[dict[str, Any]], type_: str) -> dict[str, Any] | None:
     return matching[-1] if matching else None
 
 
-# --- processes ------------------------------------------------------------------------------------
+# --- the screen -----------------------------------------------------------------------------------
 
 
 PAD_BLUE = (0x20, 0x50, 0xC0)  # the test page's pad (tests/pages_desktop/index.html)
@@ -132,6 +132,9 @@ async def wait_painted(env: Any, point: tuple[int, int], colour: tuple[int, int,
                 return
             previous = pixels
         assert time.monotonic() < deadline, f"{colour} never settled at {point}; last {rgb}"
+
+
+# --- processes ------------------------------------------------------------------------------------
 
 
 def chromium_command(url: str, width: int, height: int, user_data_dir: str, scale: int = 1) -> list[str]:

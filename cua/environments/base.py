@@ -8,8 +8,9 @@ the Responses API; the loop knows nothing of Playwright or X11.
 from __future__ import annotations
 
 import asyncio
+import time
 from abc import ABC, abstractmethod
-from typing import Any, Literal
+from typing import Any, Awaitable, Callable, Literal
 
 from ..actions import (
     Action,
@@ -119,3 +120,17 @@ class Environment(ABC):
                 await self.wait(action.ms)
             case Screenshot():
                 pass
+
+
+async def stable_frame(grab: Callable[[], Awaitable[bytes]], timeout: float, interval: float) -> bytes | None:
+    """Grab until two grabs ``interval`` apart are identical and return that frame; None when the
+    screen is still changing at ``timeout``. How the desktops (X, VMs) tell the screen settled."""
+    deadline = time.monotonic() + timeout
+    previous = await grab()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(interval)
+        current = await grab()
+        if current == previous:
+            return current
+        previous = current
+    return None

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 from typing import Any, Literal
 
 import httpx
@@ -40,7 +39,7 @@ from ..actions import (
     wheel_clicks,
 )
 from ..errors import ConfigError, EnvironmentError_, ModelOutputError
-from .base import DEFAULT_WAIT_MS, Environment
+from .base import DEFAULT_WAIT_MS, Environment, stable_frame
 
 RemoteKind = Literal["mac", "windows", "linux", "ubuntu"]
 
@@ -251,15 +250,7 @@ class RemoteEnvironment(Environment):
         The server encodes equal frames to equal bytes, so the bytes are compared. The settled
         frame is kept for the screenshot that follows, so a step costs one extra grab, not two.
         """
-        deadline = time.monotonic() + self.settle_timeout
-        previous = await self._grab()
-        while time.monotonic() < deadline:
-            await asyncio.sleep(self.settle_interval)
-            current = await self._grab()
-            if current == previous:
-                self._settled = current
-                return
-            previous = current
+        self._settled = await stable_frame(self._grab, self.settle_timeout, self.settle_interval)
 
     async def screenshot(self) -> bytes:
         png, self._settled = self._settled, None

@@ -23,7 +23,7 @@ from typing import IO, Literal
 
 from ..actions import ScreenTransform, Size, wheel_clicks
 from ..errors import EnvironmentError_
-from .base import DEFAULT_WAIT_MS, Environment
+from .base import DEFAULT_WAIT_MS, Environment, stable_frame
 from .keys_x11 import chord_keysyms
 
 # X pointer buttons: 4-7 are the wheel (up, down, left, right), 8/9 the side buttons.
@@ -95,6 +95,7 @@ def char_keysym(char: str) -> int:
 
 
 BIND_GRACE_S = 0.15
+STABLE_INTERVAL_S = 0.1  # two grabs this far apart that agree: the screen settled
 
 
 class _Keymap:
@@ -329,7 +330,7 @@ class XDisplayEnvironment(Environment):
             await asyncio.sleep(0.05)
 
     async def _start_launch(self) -> None:
-        before = await asyncio.to_thread(self._grab_bytes)
+        before = await self._grab_frame()
         log = self._log("launch")
         proc = await asyncio.create_subprocess_shell(
             self.launch, env={**os.environ, "DISPLAY": self.x_display or ""},
@@ -338,7 +339,7 @@ class XDisplayEnvironment(Environment):
         self._app = _ProcessGroup(proc, "launch")
         # Wait for the first frame of the program (the screen changes), then for it to settle.
         deadline = time.monotonic() + self.launch_timeout
-        while await asyncio.to_thread(self._grab_bytes) == before:
+        while await self._grab_frame() == before:
             if proc.returncode not in (None, 0):
                 raise EnvironmentError_(
                     f"launch command exited with status {proc.returncode}: "
@@ -349,7 +350,7 @@ class XDisplayEnvironment(Environment):
                     f"launch command drew nothing within {self.launch_timeout:g} s: {self.launch}"
                 )
             await asyncio.sleep(0.1)
-        await self._wait_stable(self.launch_timeout)
+        await stable_frame(self._grab_frame, self.launch_timeout, STABLE_INTERVAL_S)
 
     # --- screen ---------------------------------------------------------------------------------
 
@@ -370,20 +371,11 @@ class XDisplayEnvironment(Environment):
     def _grab_bytes(self) -> bytes:
         return self._grab().tobytes()
 
-    async def _wait_stable(self, timeout: float, interval: float = 0.1) -> bool:
-        """Until two screenshots ``interval`` apart are identical, or ``timeout``; True if settled."""
-        deadline = time.monotonic() + timeout
-        previous = await asyncio.to_thread(self._grab_bytes)
-        while time.monotonic() < deadline:
-            await asyncio.sleep(interval)
-            current = await asyncio.to_thread(self._grab_bytes)
-            if current == previous:
-                return True
-            previous = current
-        return False
+    async def _grab_frame(self) -> bytes:
+        return await asyncio.to_thread(self._grab_bytes)
 
     async def settle(self) -> None:
-        await self._wait_stable(self.settle_timeout)
+        await stable_frame(self._grab_frame, self.settle_timeout, STABLE_INTERVAL_S)
 
     async def screenshot(self) -> bytes:
         def capture() -> bytes:
