@@ -396,11 +396,15 @@ def descendants(pid: int) -> dict[int, str]:
     return found
 
 
-def display_of(pid: int) -> str | None:
+def environ_of(pid: int) -> bytes:
     try:
-        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        return Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:
-        return None
+        return b""
+
+
+def display_of(pid: int) -> str | None:
+    env = environ_of(pid).split(b"\0")
     return next((v[8:].decode() for v in env if v.startswith(b"DISPLAY=")), None)
 
 
@@ -420,6 +424,7 @@ def test_launch_starts_and_stops_its_own_display(tmp_path: Path) -> None:
         return Turn.call(FLOW[0])
 
     seen: dict[int, tuple[str, str | None]] = {}  # pid → (name, DISPLAY)
+    leaked: set[str] = set()  # names of the children whose environment holds the API key
     stop = threading.Event()
     try:
         with StandIn([press_once_loaded, Turn.message("pressed")], api_key=API_KEY) as server:
@@ -431,6 +436,8 @@ def test_launch_starts_and_stops_its_own_display(tmp_path: Path) -> None:
                 while not stop.is_set() and proc.poll() is None:
                     for pid, name in descendants(proc.pid).items():  # named once exec'd
                         seen[pid] = (name, seen.get(pid, (name, None))[1] or display_of(pid))
+                        if API_KEY.encode() in environ_of(pid):
+                            leaked.add(name)
                     time.sleep(0.05)
 
             watcher = threading.Thread(target=watch, daemon=True)
@@ -448,6 +455,7 @@ def test_launch_starts_and_stops_its_own_display(tmp_path: Path) -> None:
 
         names = {name for name, _ in seen.values()}
         assert "Xvfb" in names and any("chrom" in n for n in names), names
+        assert leaked == set(), "Xvfb, xdotool and the launched program get no API key"
         displays = {display for name, display in seen.values() if "chrom" in name} - {None}
         assert len(displays) == 1, seen
         x_display = displays.pop()

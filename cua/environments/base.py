@@ -25,6 +25,7 @@ from ..actions import (
     Type,
     Wait,
 )
+from ..redact import child_environment
 
 EnvKind = Literal["browser", "mac", "windows", "ubuntu", "linux"]
 ENV_KINDS: tuple[str, ...] = ("browser", "mac", "windows", "ubuntu", "linux")
@@ -38,6 +39,12 @@ class Environment(ABC):
     kind: EnvKind
     display: Size
     wait_ms: int = DEFAULT_WAIT_MS
+    # Secret values of the run (set by the runner): kept out of the programs this environment starts.
+    secrets: frozenset[str] = frozenset()
+
+    def child_env(self, **extra: str) -> dict[str, str]:
+        """The environment for a program this environment starts: no API keys, no run secrets."""
+        return {**child_environment(self.secrets), **extra}
 
     async def __aenter__(self) -> "Environment":
         await self.start()

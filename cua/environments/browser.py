@@ -342,7 +342,8 @@ class BrowserEnvironment(Environment):
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             args.append("--no-sandbox")  # Chromium refuses to run its sandbox as root
         try:
-            return await pw.chromium.launch(executable_path=path, headless=self.headless, args=args)
+            return await pw.chromium.launch(executable_path=path, headless=self.headless, args=args,
+                                            env=self.child_env())
         except PlaywrightError as exc:
             where = path or "Playwright's own Chromium"
             raise EnvironmentError_(

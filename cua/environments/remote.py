@@ -38,7 +38,7 @@ from ..actions import (
     normalize_key,
     wheel_clicks,
 )
-from ..errors import ConfigError, EnvironmentError_, ModelOutputError
+from ..errors import ConfigError, CuaError, EnvironmentError_, ModelOutputError
 from .base import DEFAULT_WAIT_MS, Environment, stable_frame
 
 RemoteKind = Literal["mac", "windows", "linux", "ubuntu"]
@@ -284,17 +284,34 @@ class RemoteEnvironment(Environment):
         ]
 
     async def _with_keys(self, keys: list[str] | None, *steps: tuple[str, dict[str, Any]]) -> None:
+        """Run ``steps`` with ``keys`` held; whatever happens, every key and mouse button that went
+        down is released again (a failed drag must not leave the VM's button held)."""
         held = self._chord(keys, where="modifier keys") if keys else []
         pressed: list[str] = []
+        buttons: list[dict[str, Any]] = []
+        failed = True
         try:
             for key in held:
                 await self.command("key_down", key=key)
                 pressed.append(key)
             for command, params in steps:
                 await self.command(command, **params)
+                if command == "mouse_down":
+                    buttons.append(params)
+                elif command == "mouse_up" and buttons:
+                    buttons.pop()
+            failed = False
         finally:
-            for key in reversed(pressed):
-                await self.command("key_up", key=key)
+            releases = [("mouse_up", p) for p in reversed(buttons)]
+            releases += [("key_up", {"key": k}) for k in reversed(pressed)]
+            error: CuaError | None = None
+            for command, params in releases:
+                try:
+                    await self.command(command, **params)
+                except CuaError as exc:
+                    error = error or exc
+            if error is not None and not failed:  # after a failed step, that step's error is the one to see
+                raise error
 
     # --- actions --------------------------------------------------------------------------------
 

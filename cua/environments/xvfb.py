@@ -272,7 +272,7 @@ class XDisplayEnvironment(Environment):
                 # -noreset: by default an X server resets when its last client leaves, and each
                 # screenshot is a client that connects and leaves.
                 "-noreset",
-                pass_fds=(write_fd,), stdin=asyncio.subprocess.DEVNULL,
+                pass_fds=(write_fd,), stdin=asyncio.subprocess.DEVNULL, env=self.child_env(),
                 stdout=asyncio.subprocess.DEVNULL, stderr=self._log("Xvfb"),
                 start_new_session=True,
             )
@@ -333,7 +333,7 @@ class XDisplayEnvironment(Environment):
         before = await self._grab_frame()
         log = self._log("launch")
         proc = await asyncio.create_subprocess_shell(
-            self.launch, env={**os.environ, "DISPLAY": self.x_display or ""},
+            self.launch, env=self.child_env(DISPLAY=self.x_display or ""),
             stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
         )
         self._app = _ProcessGroup(proc, "launch")
@@ -392,14 +392,23 @@ class XDisplayEnvironment(Environment):
 
     # --- input ----------------------------------------------------------------------------------
 
-    async def _xdotool(self, *args: str) -> None:
+    async def _xdotool(self, *args: str, release: bool = True) -> None:
+        """One xdotool chain. When it fails part-way, the keys and buttons it pressed are released
+        again, so a failed action does not leave the display with Shift or a button held."""
         proc = await asyncio.create_subprocess_exec(
-            _need("xdotool"), *args, env={**os.environ, "DISPLAY": self.x_display or ""},
+            _need("xdotool"), *args, env=self.child_env(DISPLAY=self.x_display or ""),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
         _, err = await proc.communicate()
         if proc.returncode != 0:
+            undo = [arg for down, up in (("mousedown", "mouseup"), ("keydown", "keyup"))
+                    for i, a in enumerate(args[:-1]) if a == down for arg in (up, args[i + 1])]
+            if undo and release:
+                try:
+                    await self._xdotool(*undo, release=False)
+                except EnvironmentError_:
+                    pass
             raise EnvironmentError_(
                 f"xdotool {args[0]} failed on {self.x_display}: {err.decode(errors='replace').strip()}"
             )
