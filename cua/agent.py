@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import io
+import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Protocol
+from typing import Any, Awaitable, Callable, Iterable, Literal, Protocol
 
 from .actions import Action, action_to_wire, check_in_bounds, parse_action
 from .config import RunSettings
 from .environments.base import Environment
-from .errors import CuaError, ModelOutputError, SafetyDenied
+from .errors import CuaError, EnvironmentError_, ModelOutputError, SafetyDenied
 from .functions import FunctionRegistry
 from .responses.models import (
     ComputerCall,
@@ -109,31 +111,77 @@ class ResponsesLike(Protocol):
 # --- Safety -------------------------------------------------------------------------------------
 
 
-class SafetyPolicy:
-    """Decides pending safety checks BEFORE any action of their call runs."""
+AskFn = Callable[[list[SafetyCheck]], "bool | Awaitable[bool]"]
 
-    def __init__(self, mode: str = "auto", ask: Callable[[list[SafetyCheck]], bool] | None = None) -> None:
+
+class SafetyPolicy:
+    """Decides pending safety checks BEFORE any action of their response runs.
+
+    ``allow`` lists check codes the user accepts up front (``--safety-allow``); every other check
+    goes by ``mode``: ``auto`` acknowledges it, ``ask`` asks on the terminal (and denies when there
+    is none), ``deny`` stops the run. Nothing is acknowledged that nobody allowed.
+    """
+
+    def __init__(self, mode: str = "ask", allow: Iterable[str] = (), ask: AskFn | None = None) -> None:
         self.mode = mode
-        self._ask = ask or _ask_on_tty
+        self.allow = frozenset(allow)
+        self._ask = ask or ask_on_terminal
+
+    @classmethod
+    def from_settings(cls, settings: RunSettings) -> "SafetyPolicy":
+        return cls(settings.safety, settings.safety_allow)
 
     async def decide(self, checks: list[SafetyCheck]) -> list[SafetyCheck]:
-        """The checks to acknowledge; raises ``SafetyDenied`` when the run must stop."""
-        if not checks:
-            return []
-        names = ", ".join(f"{c.code or 'check'} ({c.message or c.id})" for c in checks)
-        if self.mode == "auto":
+        """The checks to acknowledge (all of them); raises ``SafetyDenied`` when the run must stop."""
+        open_checks = [c for c in checks if c.code not in self.allow]
+        if not open_checks or self.mode == "auto":
             return list(checks)
-        if self.mode == "ask" and await asyncio.to_thread(self._ask, checks):
-            return list(checks)
-        raise SafetyDenied(f"safety check not acknowledged: {names}")
+        if self.mode == "ask":
+            answer = self._ask(open_checks)
+            if inspect.isawaitable(answer):
+                answer = await answer
+            if answer is True:
+                return list(checks)
+            why = "no terminal to ask on" if answer is None else "declined at the prompt"
+        else:
+            why = "--safety deny"
+        names = ", ".join(f"{c.code or 'check'} ({c.message or c.id})" for c in open_checks)
+        codes = " ".join(f"--safety-allow {c.code}" for c in open_checks if c.code)
+        raise SafetyDenied(
+            f"safety check not acknowledged ({why}): {names}. To go on, rerun with --safety auto "
+            f"(acknowledge every check) or {codes or '--safety auto'}; in a scenario, "
+            "`safety: auto` or `safety: {allow: [CODE]}`"
+        )
 
 
-def _ask_on_tty(checks: list[SafetyCheck]) -> bool:
-    if not sys.stdin or not sys.stdin.isatty():
-        return False  # nobody to ask: deny
+async def ask_on_terminal(checks: list[SafetyCheck]) -> bool | None:
+    """Ask y/n on the terminal; None when there is none (unattended: the caller denies).
+
+    The answer is read through the event loop, not a thread, so a timeout or Ctrl-C during the
+    prompt ends the run at once instead of waiting for a line nobody will type."""
+    stdin = sys.stdin
+    try:
+        interactive = stdin is not None and stdin.isatty()
+    except ValueError:  # a closed stdin
+        interactive = False
+    if not interactive:
+        return None
     for check in checks:
         print(f"\n⚠ safety check {check.code}: {check.message}", file=sys.stderr)
-    answer = input("Acknowledge and continue? [y/N] ")
+    print("Acknowledge and continue? [y/N] ", end="", file=sys.stderr, flush=True)
+    loop = asyncio.get_running_loop()
+    line: asyncio.Future[bytes] = loop.create_future()
+    fd = stdin.fileno()
+
+    def readable() -> None:
+        if not line.done():
+            line.set_result(os.read(fd, 1024))
+
+    loop.add_reader(fd, readable)
+    try:
+        answer = (await line).decode(errors="replace")
+    finally:
+        loop.remove_reader(fd)
     return answer.strip().lower() in {"y", "yes"}
 
 
@@ -232,7 +280,7 @@ class Agent:
         self.trace = trace
         # Not `functions or …`: an empty registry is falsy, and the runner fills it in later.
         self.functions = functions if functions is not None else FunctionRegistry()
-        self.safety = safety or SafetyPolicy(settings.safety)
+        self.safety = safety or SafetyPolicy.from_settings(settings)
         self.on_step = on_step
         self.on_event = on_event
         self.result = RunResult(status="running")
@@ -249,17 +297,20 @@ class Agent:
         return png, rel
 
     async def run(self, task: str | None = None) -> RunResult:
-        """Run until the model is done or a limit is hit. Never raises a ``CuaError``."""
+        """Run until the model is done or a limit is hit. Never raises a ``CuaError``; a caller's
+        cancellation propagates as ``CancelledError``."""
         task = task or self.settings.task
         result = self.result
+        deadline = asyncio.timeout(self.settings.timeout)  # None: no deadline
         try:
-            if self.settings.timeout:
-                async with asyncio.timeout(self.settings.timeout):
-                    await self._loop(task)
-            else:
+            async with deadline:
                 await self._loop(task)
-        except TimeoutError:
-            result.status, result.reason = "timeout", f"timed out after {self.settings.timeout:g} s"
+        except TimeoutError as exc:
+            if deadline.expired():
+                result.status, result.reason = "timeout", f"timed out after {self.settings.timeout:g} s"
+            else:  # something inside timed out on its own: an error, not the run's limit
+                result.status, result.exit_code = "error", EnvironmentError_.exit_code
+                result.error = f"an operation of the run timed out ({exc or type(exc).__name__})"
         except SafetyDenied as exc:
             result.status, result.error = "safety_denied", str(exc)
         except CuaError as exc:
@@ -340,14 +391,48 @@ class Agent:
             step["final"] = True
             return []
 
-        answers: list[dict[str, Any]] = []
         step["actions"], step["functions"], step["safety_checks"] = [], [], []
+        # Every call is validated and every safety check of the response decided before the first
+        # action runs: a bad action or a denied check must not leave half a response executed.
+        batches = {id(c): self._parse_call(c) for c in calls if isinstance(c, ComputerCall)}
+        acknowledged = await self._decide_safety([c for c in calls if isinstance(c, ComputerCall)], step)
+        answers: list[dict[str, Any]] = []
         for call in calls:
             if isinstance(call, FunctionCall):
                 answers.append(await self._run_function(call, step))
             else:
-                answers.append(await self._run_computer_call(call, step))
+                answers.append(await self._run_computer_call(call, batches[id(call)], acknowledged, step))
         return answers
+
+    def _parse_call(self, call: ComputerCall) -> list[Action]:
+        size = self.settings.size
+        where = f"computer_call {call.call_id}"
+        actions: list[Action] = []
+        for n, raw in enumerate(call.raw_actions()):
+            action = parse_action(raw, where=f"{where} action {n + 1}")
+            check_in_bounds(action, size, where=f"{where} action {n + 1}")
+            actions.append(action)
+        if not actions:
+            raise ModelOutputError(f"{where}: no action given")
+        return actions
+
+    async def _decide_safety(self, calls: list[ComputerCall], step: dict[str, Any]) -> set[str]:
+        """The ids of the acknowledged checks of all ``calls``; raises ``SafetyDenied``."""
+        pending = [c for call in calls for c in call.pending_safety_checks]
+        if not pending:
+            return set()
+        step["safety_checks"].extend(
+            {"id": c.id, "code": c.code, "message": c.message, "decision": "pending"} for c in pending
+        )
+        try:
+            acknowledged = await self.safety.decide(pending)
+        except SafetyDenied:
+            for check in step["safety_checks"]:
+                check["decision"] = "denied"
+            raise
+        for check in step["safety_checks"]:
+            check["decision"] = "acknowledged"
+        return {c.id for c in acknowledged}
 
     async def _run_function(self, call: FunctionCall, step: dict[str, Any]) -> dict[str, Any]:
         t0 = time.monotonic()
@@ -359,31 +444,8 @@ class Agent:
         await self.env.settle()
         return FunctionCallOutput(call_id=call.call_id, output=output).wire()
 
-    async def _run_computer_call(self, call: ComputerCall, step: dict[str, Any]) -> dict[str, Any]:
-        size = self.settings.size
-        where = f"computer_call {call.call_id}"
-        # Validate the whole batch first: a bad action must not leave half a batch executed.
-        actions: list[Action] = []
-        for n, raw in enumerate(call.raw_actions()):
-            action = parse_action(raw, where=f"{where} action {n + 1}")
-            check_in_bounds(action, size, where=f"{where} action {n + 1}")
-            actions.append(action)
-        if not actions:
-            raise ModelOutputError(f"{where}: no action given")
-
-        step["safety_checks"].extend(
-            {"id": c.id, "code": c.code, "message": c.message, "decision": "pending"}
-            for c in call.pending_safety_checks
-        )
-        try:
-            acknowledged = await self.safety.decide(call.pending_safety_checks)
-        except SafetyDenied:
-            for check in step["safety_checks"]:
-                check["decision"] = "denied"
-            raise
-        for check in step["safety_checks"]:
-            check["decision"] = "acknowledged"
-
+    async def _run_computer_call(self, call: ComputerCall, actions: list[Action], acknowledged: set[str],
+                                 step: dict[str, Any]) -> dict[str, Any]:
         for action in actions:
             step["actions"].append(await self._execute(action))
         t0 = time.monotonic()
@@ -396,7 +458,7 @@ class Agent:
         return ComputerCallOutput(
             call_id=call.call_id,
             output=ComputerScreenshot(image_url=data_url(png)),
-            acknowledged_safety_checks=acknowledged,
+            acknowledged_safety_checks=[c for c in call.pending_safety_checks if c.id in acknowledged],
             current_url=url,
         ).wire()
 

@@ -73,7 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--display", type=_display, help="WIDTHxHEIGHT the model sees (default 1024x768)")
     run.add_argument("--max-steps", type=_positive_int, help="stop after this many model turns (default 50)")
     run.add_argument("--timeout", type=_positive_float, help="stop after this many seconds")
-    run.add_argument("--safety", choices=["auto", "ask", "deny"], help="pending safety checks: acknowledge, ask y/n, or stop")
+    run.add_argument("--safety", choices=["auto", "ask", "deny"],
+                     help="pending safety checks: acknowledge, ask y/n on a terminal (default; denied "
+                          "without one), or stop")
+    run.add_argument("--safety-allow", action="append", metavar="CODE",
+                     help="acknowledge checks of this code (e.g. irrelevant_domain) without asking (repeatable)")
     stream = run.add_mutually_exclusive_group()
     stream.add_argument("--stream", dest="stream", action="store_true", default=None, help="stream responses (SSE; default)")
     stream.add_argument("--no-stream", dest="stream", action="store_false", help="plain JSON responses")
@@ -133,23 +137,24 @@ SETTING_FLAGS = (
 )
 
 
+LIST_FLAGS = {"allow_domain": "allow_domains", "block_domain": "block_domains", "safety_allow": "safety_allow"}
+
+
+def given_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The RunSettings fields the user set on the command line."""
+    data = {name: getattr(args, name) for name in SETTING_FLAGS if getattr(args, name, None) is not None}
+    data.update({field: getattr(args, flag) for flag, field in LIST_FLAGS.items() if getattr(args, flag, None)})
+    return data
+
+
 def settings_from_args(args: argparse.Namespace, base: dict[str, Any] | None = None):
     """Scenario values first, then every flag the user gave on top."""
     from pydantic import ValidationError
 
     from .config import RunSettings
 
-    data = dict(base or {})
-    for name in SETTING_FLAGS:
-        value = getattr(args, name, None)
-        if value is not None:
-            data[name] = value
-    if args.allow_domain:
-        data["allow_domains"] = args.allow_domain
-    if args.block_domain:
-        data["block_domains"] = args.block_domain
     try:
-        return RunSettings(**data)
+        return RunSettings(**{**(base or {}), **given_flags(args)})
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
@@ -276,13 +281,8 @@ async def _cmd_run(args: argparse.Namespace) -> int:
         on_env_event=progress.env_event,
     )
     if args.scenario:
-        flags = {name: getattr(args, name) for name in SETTING_FLAGS if getattr(args, name, None) is not None}
-        if args.allow_domain:
-            flags["allow_domains"] = args.allow_domain
-        if args.block_domain:
-            flags["block_domains"] = args.block_domain
-        result = await run_scenario(
-            args.scenario, flags=flags, variables=parse_vars(args.var), base_url=args.base_url,
+        run = run_scenario(
+            args.scenario, flags=given_flags(args), variables=parse_vars(args.var), base_url=args.base_url,
             notice=lambda text: print(f"cua: {text}", file=sys.stderr), record=args.record, **hooks,
         )
     else:
@@ -294,8 +294,19 @@ async def _cmd_run(args: argparse.Namespace) -> int:
         settings = settings_from_args(args)
         if not settings.task:
             raise ConfigError("nothing to do: give --task TEXT or a scenario file")
-        result = await run_task(settings, base_url=args.base_url, **hooks)
-    _print_result(result, args.json)
+        run = run_task(settings, base_url=args.base_url, **hooks)
+    return await _outcome(run, args.json)
+
+
+async def _outcome(run, as_json: bool) -> int:
+    """Await a run or replay and print its result, also when Ctrl-C or SIGTERM ended it."""
+    from .runner import RunCancelled
+
+    try:
+        result = await run
+    except RunCancelled as exc:
+        result = exc.result
+    _print_result(result, as_json)
     return result.exit_code
 
 
@@ -304,13 +315,11 @@ async def _cmd_replay(args: argparse.Namespace) -> int:
     from .trace.replay import replay_target
 
     progress = Progress()
-    result = await replay_target(
+    return await _outcome(replay_target(
         args.run_dir, start_url=args.start_url, heal=args.heal, update=args.update,
         out=args.out, variables=parse_vars(args.var), base_url=args.base_url, on_step=progress.step,
         overrides={"model": args.model, "vm_url": args.vm_url, "x_display": args.x_display},
-    )
-    _print_result(result, args.json)
-    return result.exit_code
+    ), args.json)
 
 
 async def _cmd_report(args: argparse.Namespace) -> int:
@@ -363,6 +372,15 @@ def _run_async(coro) -> int:
     return asyncio.run(main())
 
 
+def _masked(message: str, args: argparse.Namespace) -> str:
+    """An error raised before a run had its own Redactor: mask the keys and URL credentials."""
+    from .redact import Redactor, mask_urls_in
+
+    redactor = Redactor().add_environment()
+    redactor.add("VM_API_KEY", getattr(args, "vm_api_key", None))
+    return mask_urls_in(redactor.text(message))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -374,13 +392,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run_async(handlers[args.command](args))
     except CuaError as exc:
+        message = _masked(str(exc), args)
         if getattr(args, "json", False):
             print(json.dumps({
                 "status": "error", "steps": 0, "final_text": "", "final_url": None, "run_dir": None,
                 "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0},
-                "error": str(exc), "exit_code": exc.exit_code,
+                "error": message, "exit_code": exc.exit_code,
             }))
-        print(f"cua: {exc}", file=sys.stderr)
+        print(f"cua: {message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("cua: interrupted", file=sys.stderr)

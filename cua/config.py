@@ -28,7 +28,9 @@ class RunSettings(BaseModel):
     instructions: str | None = None
     max_steps: int = Field(50, ge=1)
     timeout: float | None = Field(None, gt=0)
-    safety: SafetyMode = "auto"
+    # Secure by default: a check nobody allowed is asked about on a terminal, denied without one.
+    safety: SafetyMode = "ask"
+    safety_allow: list[str] = Field(default_factory=list, description="check codes acknowledged without asking")
     stream: bool = True
     stateless: bool = False
     keep_screenshots: int = Field(3, ge=1)

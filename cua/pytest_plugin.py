@@ -1,10 +1,12 @@
 """pytest plugin: scenario files are tests, and fixtures run flows from Python tests.
 
 ``*.cua.yaml`` files (and YAML files under a ``scenarios/`` folder) are collected as test items.
-``--cua-mode`` picks how each runs: ``replay`` (the committed recording, no model), ``live`` (the
-model; the script when there is no API key) or ``auto`` (replay when a recording exists, else
-live). A failure shows the step, the reason and the report's path. Works under pytest-xdist:
-every item gets its own run folder, browser and servers.
+``--cua-mode`` picks how each runs: ``replay`` (the committed recording, no model), ``scripted``
+(the scenario's script through the stand-in, no model), ``live`` (the model the scenario names;
+no API key fails the test, the script never stands in for it) or ``auto`` (replay when a recording
+exists, else live, else — no API key — the script, which the outcome line and the report say).
+A failure shows the step, the reason and the report's path. Works under pytest-xdist: every item
+gets its own run folder, browser and servers.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from .agent import RunResult
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("cua", "computer-use scenarios")
-    group.addoption("--cua-mode", choices=["auto", "replay", "live"], default="auto",
-                    help="replay recordings, run live, or replay when a recording exists (default)")
+    group.addoption("--cua-mode", choices=["auto", "replay", "scripted", "live"], default="auto",
+                    help="replay recordings, play scripts, run the model, or auto (default): replay "
+                         "what is recorded, else the model, else (no API key) the script, said so")
     group.addoption("--cua-out", default="runs", help="folder for run folders (default ./runs)")
     group.addoption("--cua-var", action="append", default=[], metavar="K=V",
                     help="scenario variable for every scenario (repeatable)")
@@ -65,11 +68,19 @@ class ScenarioItem(pytest.Item):
         self.scenario = scenario
 
     def _mode(self) -> str:
+        """replay, scripted or live; ``self.fallback`` says why auto chose the script."""
         mode = self.config.getoption("cua_mode")
-        if mode == "auto":
-            has_recording = (self.scenario.recording_dir() / "run.json").exists()
-            return "replay" if has_recording else "live"
-        return mode
+        if mode != "auto":
+            return mode
+        if (self.scenario.recording_dir() / "run.json").exists():
+            return "replay"
+        missing = missing_api_key()
+        if missing and self.scenario.script:
+            self.fallback = f"scripted: no {missing}"
+            return "scripted"
+        return "live"
+
+    fallback: str | None = None
 
     def runtest(self) -> None:
         from .runner import run_scenario
@@ -87,7 +98,13 @@ class ScenarioItem(pytest.Item):
                             pytrace=False)
             coro = replay_run(recording, scenario_path=self.path, out=out, variables=variables)
         else:
-            coro = run_scenario(self.scenario, variables=variables, flags={"out": out})
+            flags: dict[str, Any] = {"out": out}
+            if mode == "scripted":
+                flags["model"] = "scripted"
+            coro = run_scenario(self.scenario, variables=variables, flags=flags,
+                                extra_meta={"fallback": self.fallback} if self.fallback else None)
+        if self.fallback:
+            self.user_properties.append(("cua_fallback", self.fallback))
         result = asyncio.run(coro)
         self.user_properties.append(("run_dir", result.run_dir))
         if result.status != "completed":
@@ -131,6 +148,35 @@ class BadScenarioItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, None, self.name
+
+
+def missing_api_key() -> str | None:
+    """The variable a live run would need and does not have, or None."""
+    import os
+
+    if os.environ.get("OPENAI_API_KEY") or os.environ.get("AZURE_OPENAI_API_KEY"):
+        return None
+    return "OPENAI_API_KEY"
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
+    """A scenario that played its script because there was no key says so on its outcome line."""
+    fallback = dict(report.user_properties).get("cua_fallback")
+    if fallback and report.when == "call":
+        word = "PASSED" if report.passed else "FAILED" if report.failed else None
+        if word:
+            return report.outcome, "." if report.passed else "F", (f"{word} ({fallback})", {"yellow": True})
+    return None
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    fell_back = [(r.nodeid, dict(r.user_properties)["cua_fallback"])
+                 for r in terminalreporter.getreports("passed") + terminalreporter.getreports("failed")
+                 if r.when == "call" and "cua_fallback" in dict(r.user_properties)]
+    if fell_back:
+        terminalreporter.section("cua: scenarios that played their script instead of a model")
+        for nodeid, why in fell_back:
+            terminalreporter.line(f"{nodeid}: {why}")
 
 
 # --- Fixtures for Python tests ------------------------------------------------------------------

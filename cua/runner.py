@@ -53,26 +53,32 @@ async def run_task(
     write_report: bool = True,
 ) -> RunResult:
     """Run ``settings.task`` and return its result; a ``CuaError`` before the run started
-    (no API key, bad settings) is raised, everything after is reported in the result."""
+    (no API key, bad settings) is raised, everything after is reported in the result. A caller's
+    cancellation ends the run (environment stopped, run folder kept, marked ``interrupted``) and
+    propagates as ``RunCancelled``, a ``CancelledError``."""
     from .responses.client import ClientConfig, ResponsesClient
 
-    redactor = Redactor(secrets)
-    owns_client = client is None
-    if client is None:
-        config = ClientConfig.from_env(api_key=api_key, base_url=base_url)
-        redactor.add("OPENAI_API_KEY", config.api_key)
-        client = ResponsesClient(config)
-    if vm_api_key:
-        redactor.add("VM_API_KEY", vm_api_key)
+    redactor = run_redactor(settings, secrets, vm_api_key=vm_api_key)
     if env is None:
         from .environments.factory import make_environment
 
         env = make_environment(settings, vm_api_key=vm_api_key, on_event=on_env_event)
-
-    run_dir = new_run_dir(settings.out or "runs", label or settings.task or "run")
-    if settings.playwright_trace and hasattr(env, "trace_path"):
-        env.trace_path = run_dir / "playwright-trace.zip"
-    trace = RunTrace(run_dir, redactor)
+    env.secrets = redactor.values()
+    owns_client = client is None
+    if client is None:
+        config = ClientConfig.from_env(api_key=api_key, base_url=base_url)
+        redactor.add("OPENAI_API_KEY", config.api_key)
+        redactor.add_url("BASE_URL_CREDENTIAL", config.base_url)
+        client = ResponsesClient(config)
+    try:
+        run_dir = new_run_dir(settings.out or "runs", label or settings.task or "run")
+        if settings.playwright_trace and hasattr(env, "trace_path"):
+            env.trace_path = run_dir / "playwright-trace.zip"
+        trace = RunTrace(run_dir, redactor)
+    except BaseException:
+        if owns_client:
+            await client.aclose()  # type: ignore[attr-defined]
+        raise
     started = time.monotonic()
     trace.update(
         kind="run",
@@ -107,29 +113,43 @@ async def run_task(
         finish(trace, result, started, final_screen=agent.last_screen)
         if write_report:
             _write_report(run_dir)
-        # The caller gets what run.json says: `cua run --json` prints this, and stdout is a log too.
-        result.final_text = redactor.text(result.final_text)
-        for name in ("final_url", "error", "reason"):
-            if getattr(result, name):
-                setattr(result, name, redactor.text(getattr(result, name)))
     return result
 
 
+class RunCancelled(asyncio.CancelledError):
+    """The run was cancelled (Ctrl-C, a caller's ``cancel()``, ``asyncio.wait_for``); its run
+    folder is finished and marked ``interrupted``, and ``result`` says so."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__("run interrupted")
+        self.result = result
+
+
+def run_redactor(settings: RunSettings, secrets: dict[str, str] | Redactor | None = None, *,
+                 vm_api_key: str | None = None) -> Redactor:
+    """The run's one Redactor: scenario secrets (or a Redactor holding them), the API keys cua
+    knows of, and the credentials inside the URLs of the settings."""
+    redactor = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
+    redactor.add_environment()
+    redactor.add("VM_API_KEY", vm_api_key)
+    for name in ("cdp_url", "ws_endpoint", "vm_url"):
+        redactor.add_url(name.upper() + "_CREDENTIAL", getattr(settings, name))
+    return redactor
+
+
 async def within(env: Environment, result: RunResult, body: Callable[[], Awaitable[None]]) -> None:
-    """Run ``body`` with ``env`` started and always stopped. An environment error or Ctrl-C ends
-    the run with that status in ``result`` instead of an exception, so the caller can still
-    finish the run folder."""
+    """Run ``body`` with ``env`` started and always stopped. An environment error ends the run
+    with that status in ``result`` instead of an exception, so the caller can still finish the run
+    folder; a cancellation marks the result ``interrupted`` and goes on as ``RunCancelled``."""
     try:
         async with env:
             await body()
     except CuaError as exc:  # the environment failed to start, act or stop
         result.status, result.error, result.exit_code = "error", str(exc), exc.exit_code
-    except asyncio.CancelledError:
+    except asyncio.CancelledError as exc:
         result.status, result.reason = "interrupted", "interrupted by the user"
         result.exit_code = EXIT_CODES["interrupted"]
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
+        raise RunCancelled(result) from exc
 
 
 def redacted(callback: Callable[[Any], None] | None, redactor: Redactor) -> Callable[[Any], None] | None:
@@ -154,12 +174,19 @@ async def run_checks(checks: Sequence[Check], env: Environment, result: RunResul
 
 
 def finish(trace: RunTrace, result: RunResult, started: float, final_screen: str | None = None) -> None:
+    """Write the end of the run folder, and mask the result the caller gets the way run.json is
+    masked: ``cua run --json`` prints it, and stdout is a log too."""
     if result.status == "running":  # ended by something that did not set a status
         result.status, result.exit_code = "error", result.exit_code or 1
     from .pricing import cost_of
 
     model = (trace.meta.get("settings") or {}).get("model")
     result.cost = cost_of(model, result.usage) if model else None
+    redact = trace.redactor
+    for name in ("final_text", "final_url", "error", "reason"):
+        if getattr(result, name):
+            setattr(result, name, redact.text(getattr(result, name)))
+    result.checks = redact.obj(result.checks)
     trace.update(
         status=result.status,
         exit_code=result.exit_code,
@@ -202,12 +229,6 @@ def _write_report(run_dir: Path) -> None:
 # --- Scenarios ----------------------------------------------------------------------------------
 
 
-def has_api_key() -> bool:
-    import os
-
-    return bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("AZURE_OPENAI_API_KEY"))
-
-
 async def run_scenario(
     scenario: "Scenario | str | Path",
     *,
@@ -219,22 +240,18 @@ async def run_scenario(
     record: bool = False,
     **kwargs: Any,
 ) -> RunResult:
-    """Run a scenario file: its variables, settings (``flags`` on top), checks and, when asked
-    for with model ``scripted`` or when there is no API key, its script through the stand-in."""
+    """Run a scenario file: its variables, settings (``flags`` on top) and checks. The model it
+    names is used, or the run fails (no API key: ``ConfigError``); its script plays through the
+    stand-in only when asked for with model ``scripted``."""
     from .scenario import Scenario, build_checks, load_scenario, prepared, script_to_turns
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     with prepared(scenario, variables) as (rendered, secrets):
         data = {**rendered.settings_dict(), **{k: v for k, v in (flags or {}).items() if v is not None}}
-        explicit = data.get("model") == "scripted"
-        scripted = explicit or bool(not api_key and not has_api_key() and rendered.script)
+        scripted = data.get("model") == "scripted"
         if scripted and not rendered.script:
             raise ConfigError(f"{scenario.path}: --model scripted needs a 'script' in the scenario")
-        if scripted:
-            data["model"] = "scripted"
-            if notice and not explicit:
-                notice("no API key ($OPENAI_API_KEY): playing the scenario's script through the stand-in server")
         try:
             settings = RunSettings(**data)
         except ValueError as exc:
@@ -244,7 +261,8 @@ async def run_scenario(
                 "name": scenario.name,
                 "path": str(scenario.path) if scenario.path else None,
                 "checks": [c.model_dump(mode="json", exclude_none=True) for c in rendered.checks],
-            }
+            },
+            **(kwargs.pop("extra_meta", None) or {}),
         }
         common = dict(checks=build_checks(rendered), secrets=secrets, label=scenario.name,
                       extra_meta=meta, **kwargs)

@@ -57,6 +57,12 @@ class Limits(_Strict):
     token_budget: int | None = Field(None, ge=1)
 
 
+class SafetySpec(_Strict):
+    mode: Literal["auto", "ask", "deny"] = Field(
+        "ask", description="checks not in allow: acknowledge (auto), ask on a terminal, or stop")
+    allow: list[str] = Field(default_factory=list, description="check codes acknowledged without asking")
+
+
 class Region(_Strict):
     x: int = Field(ge=0)
     y: int = Field(ge=0)
@@ -147,6 +153,8 @@ class Scenario(_Strict):
     variables: dict[str, Variable] = Field(default_factory=dict)
     model: ModelSpec | str = Field(default_factory=ModelSpec)
     limits: Limits = Field(default_factory=Limits)
+    safety: SafetySpec | Literal["auto", "ask", "deny"] | None = Field(
+        None, description="pending safety checks: a mode, or {mode, allow: [codes]} (default: ask)")
     checks: list[CheckSpec] = Field(default_factory=list)
     script: list[ScriptTurn] | None = None
     recording: str | None = Field(None, description="recorded run folder, relative to this file")
@@ -228,6 +236,7 @@ class Scenario(_Strict):
     def settings_dict(self) -> dict[str, Any]:
         """The RunSettings fields this scenario sets (flags are applied on top)."""
         env, model, limits = self.env_spec, self.model_spec, self.limits
+        safety = SafetySpec(mode=self.safety) if isinstance(self.safety, str) else self.safety
         data: dict[str, Any] = {
             "task": self.task,
             "instructions": self.instructions,
@@ -249,6 +258,8 @@ class Scenario(_Strict):
             "x_display": env.x_display,
             "launch": env.launch,
             "vm_url": env.vm_url,
+            "safety": safety.mode if safety else None,
+            "safety_allow": safety.allow if safety else None,
         }
         return {k: v for k, v in data.items() if v is not None}
 

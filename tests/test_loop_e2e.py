@@ -237,7 +237,7 @@ async def test_every_action_ga_batched_stateless(site: Site, tmp_path: Path) -> 
         ]
 
     played = await play(site, tmp_path, script, model=GA, stream=False, stateless=True,
-                        keep_screenshots=2, functions=registry)
+                        keep_screenshots=2, functions=registry, safety_allow=["irrelevant_domain"])
     result, server = played.result, played.server
 
     assert (result.status, result.exit_code, result.error) == ("completed", 0, None)

@@ -1,6 +1,7 @@
-"""The pytest plugin from a user's project: scenario files collected as tests, run by replay, live
-(the script, as there is no API key) or auto, also under pytest-xdist; failures that point at the
-step, the reason and the report; and the ``cua_run`` fixture in a Python test."""
+"""The pytest plugin from a user's project: scenario files collected as tests, run by replay,
+scripted, live (which with no API key fails, never playing the script instead) or auto (which says
+when it played the script), also under pytest-xdist; failures that point at the step, the reason
+and the report; and the ``cua_run`` fixture in a Python test."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def run_kinds(pytester: pytest.Pytester) -> dict[str, str]:
     return kinds
 
 
-@pytest.mark.parametrize("mode, kind", [("replay", "replay"), ("live", "run")])
+@pytest.mark.parametrize("mode, kind", [("replay", "replay"), ("scripted", "run")])
 def test_a_scenario_file_is_a_test_in_each_mode(pytester: pytest.Pytester, mode: str, kind: str) -> None:
     add_scenario(pytester, "login")
     result = pytester.runpytest(f"--cua-mode={mode}", "--cua-out=runs", "-v")
@@ -71,12 +72,21 @@ def test_a_scenario_file_is_a_test_in_each_mode(pytester: pytest.Pytester, mode:
     assert run_kinds(pytester) == {"login": kind}
 
 
-def test_auto_mode_replays_what_has_a_recording_and_runs_the_rest(pytester: pytest.Pytester) -> None:
+def test_auto_mode_replays_what_has_a_recording_and_says_when_it_played_a_script(pytester: pytest.Pytester) -> None:
     add_scenario(pytester, "login")
     add_scenario(pytester, "menu", recording=False)
-    result = pytester.runpytest("--cua-out=runs")
+    result = pytester.runpytest("--cua-out=runs", "-v")
     result.assert_outcomes(passed=2)
     assert run_kinds(pytester) == {"login": "replay", "context-menu": "run"}
+    # No key, no recording: the script ran, and both the outcome line and the report say so.
+    result.stdout.fnmatch_lines(["*menu.cua.yaml::context-menu PASSED (scripted: no OPENAI_API_KEY)*"])
+    result.stdout.fnmatch_lines(["*login.cua.yaml::login PASSED*"])
+    assert "login PASSED (scripted" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["*cua: scenarios that played their script instead of a model*",
+                                 "*menu.cua.yaml::context-menu: scripted: no OPENAI_API_KEY"])
+    (report,) = [p.parent / "report.html" for p in (pytester.path / "runs").glob("*/run.json")
+                 if json.loads(p.read_text())["kind"] == "run"]
+    assert "No model ran." in report.read_text(encoding="utf-8")
 
 
 def test_replay_mode_without_a_recording_fails_saying_how_to_make_one(pytester: pytest.Pytester) -> None:
@@ -90,11 +100,11 @@ def test_replay_mode_without_a_recording_fails_saying_how_to_make_one(pytester: 
 def test_a_failing_check_shows_the_step_the_reason_and_the_report(pytester: pytest.Pytester) -> None:
     add_scenario(pytester, "login", recording=False, edit=('text_visible: "Welcome, demo"', 'text_visible: "Welcome, Ada"'))
     (pytester.path / "scenarios" / "broken.cua.yaml").write_text("name: broken\ntask: x\nlimits: {max_steps: 0}\n")
-    result = pytester.runpytest("--cua-mode=live", "--cua-out=runs")
+    result = pytester.runpytest("--cua-mode=scripted", "--cua-out=runs")
     result.assert_outcomes(failed=2)
     out = result.stdout.str()
     result.stdout.fnmatch_lines([
-        "*scenario 'login' (live): failed",
+        "*scenario 'login' (scripted): failed",
         "*after step 3",
         "*reason: check failed: text visible 'Welcome, Ada': text 'Welcome, Ada' is not visible",
         "*✗ text visible 'Welcome, Ada': text 'Welcome, Ada' is not visible",
@@ -113,12 +123,15 @@ def test_a_scenario_that_cannot_run_says_why_in_one_line(pytester: pytest.Pytest
     (folder / "unscripted.cua.yaml").write_text("name: unscripted\ntask: Say hello.\n")  # no script, no key
     (folder / "elsewhere.cua.yaml").write_text(
         "name: elsewhere\ntask: x\nserve: ./no-such-app\nscript:\n  - message: done\n")
+    add_scenario(pytester, "login", recording=False)  # a script, but live never plays it instead
     result = pytester.runpytest("--cua-mode=live", "--cua-out=runs")
-    result.assert_outcomes(failed=2)
+    result.assert_outcomes(failed=3)
     result.stdout.fnmatch_lines([
         "*scenario 'elsewhere' (live) could not run: *no-such-app*",
+        "*scenario 'login' (live) could not run: *OPENAI_API_KEY*",
         "*scenario 'unscripted' (live) could not run: *OPENAI_API_KEY*",
     ])
+    assert not (pytester.path / "runs").exists(), "no run was made"
     assert "Traceback" not in result.stdout.str() and "raise " not in result.stdout.str()
 
 

@@ -398,7 +398,7 @@ def test_a_run_killed_mid_way_still_reports_and_replays(tmp_path: Path) -> None:
     scenario = FIXTURES / "slow_todo.yaml"
     out = tmp_path / "runs"
     base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_"))}
-    proc = subprocess.Popen([*CUA, "run", str(scenario), "--out", str(out)], cwd=REPO, env=base,
+    proc = subprocess.Popen([*CUA, "run", str(scenario), "--out", str(out), "--model", "scripted"], cwd=REPO, env=base,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60

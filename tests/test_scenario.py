@@ -170,7 +170,7 @@ def _files_holding(folder: Path, secret: bytes) -> list[str]:
 @pytest.mark.parametrize("source", ["environment", "var"])
 def test_a_secret_signs_in_but_is_in_no_file_and_no_output(source: str, tmp_path: Path) -> None:
     out = tmp_path / "runs"
-    args = ["run", str(FIXTURES / "login_secret.yaml"), "--out", str(out), "--json"]
+    args = ["run", str(FIXTURES / "login_secret.yaml"), "--out", str(out), "--json", "--model", "scripted"]
     if source == "var":  # --var wins over a wrong value in the environment
         proc = cua(*args, "--var", "password=s3cret", env={"CUA_TEST_LOGIN_PASSWORD": "wrong-from-env"})
     else:  # the environment wins over the (wrong) default

@@ -310,21 +310,28 @@ async def _replay(source: Path, meta: dict[str, Any], steps: list[dict[str, Any]
                   checks: list[Any], redactor: Redactor, *, heal: HealMode, update: bool,
                   env: Environment | None, client: ResponsesLike | None, api_key: str | None,
                   base_url: str | None, on_step, write_report: bool) -> RunResult:
-    from ..runner import _write_report, finish, redacted, run_checks, within
+    from ..runner import _write_report, finish, redacted, run_checks, run_redactor, within
 
+    run_redactor(settings, redactor)
+    if env is None:
+        from ..environments.factory import make_environment
+
+        env = make_environment(settings)
+    env.secrets = redactor.values()
     if heal == "model" and client is None:
         from ..responses.client import ClientConfig, ResponsesClient
 
         config = ClientConfig.from_env(api_key=api_key, base_url=base_url)
         redactor.add("OPENAI_API_KEY", config.api_key)
+        redactor.add_url("BASE_URL_CREDENTIAL", config.base_url)
         client = ResponsesClient(config)
-    if env is None:
-        from ..environments.factory import make_environment
-
-        env = make_environment(settings)
-
-    new_dir = new_run_dir(settings.out or "runs", f"replay-{meta.get('task') or source.name}")
-    trace = RunTrace(new_dir, redactor)
+    try:
+        new_dir = new_run_dir(settings.out or "runs", f"replay-{meta.get('task') or source.name}")
+        trace = RunTrace(new_dir, redactor)
+    except BaseException:
+        if client is not None and hasattr(client, "aclose"):
+            await client.aclose()
+        raise
     trace.update(
         kind="replay", task=meta.get("task"), settings=settings.public(), source_run=str(source),
         scenario=meta.get("scenario"),
@@ -338,7 +345,7 @@ async def _replay(source: Path, meta: dict[str, Any], steps: list[dict[str, Any]
     async def body() -> None:
         await replayer.replay(steps)
         if result.status == "diverged" and heal == "model" and client is not None:
-            await _heal_with_model(replayer, client, settings, trace, on_step)
+            await _heal_with_model(replayer, client, settings, trace, redacted(on_step, redactor))
         if result.status == "completed" and checks:
             await run_checks(checks, env, result, trace)
         result.final_url = await env.current_url()
@@ -364,7 +371,8 @@ async def _heal_with_model(replayer: Replayer, client: ResponsesLike, settings: 
                            trace: RunTrace, on_step) -> None:
     """Give the rest of the run to the model, with the original task, from the current screen."""
     result = replayer.result
-    agent = Agent(client, replayer.env, settings, trace=trace, safety=SafetyPolicy(settings.safety), on_step=on_step)
+    agent = Agent(client, replayer.env, settings, trace=trace, safety=SafetyPolicy.from_settings(settings),
+                  on_step=on_step)
     agent.result.steps = result.steps
     task = (f"{settings.task}\n\n(An earlier attempt got part of the way; continue from the "
             "current screen.)")

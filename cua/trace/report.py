@@ -337,6 +337,9 @@ class _Report:
                 f"or still running) before writing a result; the {len(self.steps)} recorded "
                 f"step{'s' if len(self.steps) != 1 else ''} are shown below.</div>"
             )
+        if m.get("fallback"):
+            notes.append('<div class="callout info"><b>No model ran.</b> This run played the '
+                         f'scenario\'s script ({_e(m["fallback"])}).</div>')
         if m.get("reason"):
             notes.append(f'<div class="callout bad"><b>Reason</b> <span class="pre">{_e(m["reason"])}</span></div>')
         if m.get("error"):
