@@ -15,6 +15,7 @@ import http.server
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -148,6 +149,26 @@ def _wait_for_line(path: Path, marker: str, proc: subprocess.Popen, timeout: flo
     raise RuntimeError(f"no {marker!r} line from {proc.args[0]}: {path.read_text(errors='replace')[-800:]}")
 
 
+def stop_group(proc: subprocess.Popen) -> None:
+    """Stop a process started with ``start_new_session`` and everything it started."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+        deadline = time.monotonic() + wait  # the group's other members exit after its leader
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def browser_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Playwright browser server (what ``launchServer`` gives in Node), through the driver CLI."""
@@ -156,15 +177,16 @@ def browser_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     config.write_text(json.dumps({"executablePath": CHROMIUM, "headless": True, "args": CHROMIUM_ARGS}))
     out = folder / "out.txt"
     with out.open("w") as sink:
+        # Its own process group: the wrapper starts Playwright's driver, which starts Chromium, and
+        # stopping the wrapper alone would leave both running after the tests.
         proc = subprocess.Popen(
             [sys.executable, "-m", "playwright", "launch-server", "--browser", "chromium", "--config", str(config)],
-            stdout=sink, stderr=subprocess.STDOUT,
+            stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:
         yield _wait_for_line(out, "ws://", proc).strip()
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_group(proc)
 
 
 @pytest.fixture(scope="module")
@@ -176,17 +198,13 @@ def cdp_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc = subprocess.Popen(
             [CHROMIUM, "--headless=new", "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
              f"--user-data-dir={folder / 'profile'}", *CHROMIUM_ARGS, "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=sink,
+            stdout=subprocess.DEVNULL, stderr=sink, start_new_session=True,
         )
     try:
         line = _wait_for_line(err, "DevTools listening on ", proc)
         yield line.split("DevTools listening on ", 1)[1].strip()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_group(proc)
 
 
 # --- environments -------------------------------------------------------------------------------
