@@ -308,7 +308,7 @@ def test_update_saves_the_healed_replay_so_the_next_replay_needs_no_healing(tmp_
     assert healed["status"] == "completed" and healed["healed"] > 0
     after = json.loads((recording / "run.json").read_text(encoding="utf-8"))
     assert before["kind"] == "run" and after["kind"] == "replay"
-    assert Path(after["source_run"]).resolve() == recording.resolve()
+    assert (recording / after["source_run"]).resolve() == recording.resolve()  # named from the recording
     assert not (tmp_path / "recordings" / ".login.new").exists()
 
     second = cua("replay", str(scenario), "--var", "query=?shift=1", "--out", str(tmp_path / "runs"), "--json")
