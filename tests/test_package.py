@@ -78,13 +78,14 @@ def test_a_new_recording_is_portable_it_replays_after_its_project_moved(tmp_path
     assert not (recording / "report.html").exists()
 
     moved = project.rename(tmp_path / "elsewhere")
-    replay = subprocess.run([str(CUA), "replay", str(moved / "scenarios" / "login.cua.yaml"), "--json",
-                             "--out", str(tmp_path / "replays")], capture_output=True, text=True,
-                            env=clean_env(), timeout=120)
-    assert replay.returncode == 0, replay.stdout + replay.stderr
-    result = json.loads(replay.stdout)
-    assert result["status"] == "completed" and all(c["ok"] for c in result["checks"]) and result["checks"]
-    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/dashboard\.html", result["final_url"])
+    # By the scenario file, and by the recording folder alone (which finds its scenario file).
+    for target in (moved / "scenarios" / "login.cua.yaml", moved / "scenarios" / "recordings" / "login"):
+        replay = subprocess.run([str(CUA), "replay", str(target), "--json", "--out", str(tmp_path / "replays")],
+                                capture_output=True, text=True, env=clean_env(), cwd=tmp_path, timeout=120)
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+        result = json.loads(replay.stdout)
+        assert result["status"] == "completed" and all(c["ok"] for c in result["checks"]) and result["checks"]
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/dashboard\.html", result["final_url"])
 
 
 # --- the wheel ----------------------------------------------------------------------------------
@@ -117,7 +118,9 @@ def build_wheel(dist: Path, tmp_path: Path) -> Path:
 def fresh_venv(root: Path, tmp_path: Path) -> Path:
     """A new venv that sees the packages of the venv running this test (cua's dependencies, pytest)
     but not its editable cua: they come through a folder of links to everything but cua."""
-    proc = subprocess.run([sys.executable, "-m", "venv", str(root)], capture_output=True, text=True, timeout=300)
+    # No pip of its own (ensurepip takes long): the test's pip installs into it with --python.
+    proc = subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], capture_output=True,
+                          text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     deps = tmp_path / "deps"
     deps.mkdir()
@@ -152,7 +155,8 @@ def test_a_wheel_runs_the_demo_and_serves_the_demo_app_from_an_empty_folder(tmp_
     venv = fresh_venv(tmp_path / "venv", tmp_path)
     python, cua = venv / "bin" / "python", venv / "bin" / "cua"
     # With no --no-deps and no index: every declared dependency must already be there, offline.
-    proc = subprocess.run([str(python), "-m", "pip", "install", "--no-index", "-q", str(wheel)],
+    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index", "-q",
+                           str(wheel)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -162,7 +166,9 @@ def test_a_wheel_runs_the_demo_and_serves_the_demo_app_from_an_empty_folder(tmp_
     where = subprocess.run([str(python), "-c", "import cua, cua.bundled as b; print(cua.__file__); "
                             "print(b.scenarios_folder()); print(b.demo_app_folder())"],
                            capture_output=True, text=True, cwd=empty, env=env, check=True).stdout.split()
-    assert all(Path(p).is_relative_to(venv) for p in where), where  # the wheel's cua, not the checkout's
+    package = Path(where[0]).parent
+    assert package.is_relative_to(venv), where  # the wheel's cua, not the checkout's
+    assert [Path(p) for p in where[1:]] == [package / "scenarios", package / "demo_app"]
 
     demo = subprocess.run(_offline([str(cua), "demo"]), capture_output=True, text=True, cwd=empty, env=env,
                           timeout=300)
