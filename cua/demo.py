@@ -1,8 +1,9 @@
 """``make demo``: the bundled scenarios on the bundled demo app, offline and with no API key.
 
-Runs every scenario in ``scenarios/`` by playing its script through the stand-in server (model
-``scripted``: no key, no network, no cost), replays one recording against a drifted page to show
-healing, then writes an index of all the reports and JUnit XML, and prints where they are.
+Runs every bundled scenario (``scenarios/`` of the repository, ``cua.scenarios`` once installed)
+by playing its script through the stand-in server (model ``scripted``: no key, no network, no
+cost), replays one recording against a drifted page to show healing, then writes an index of all
+the reports and JUnit XML, and prints where they are.
 """
 
 from __future__ import annotations
@@ -13,18 +14,19 @@ from pathlib import Path
 from typing import Callable
 
 from .agent import RunResult
+from .bundled import scenarios_folder
 from .errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 HEAL_SCENARIO = "login.cua.yaml"
 PARALLEL = 2  # browsers at once: the work is mostly waiting on Chromium, and machines have 2+ cores
 
 
 def bundled_scenarios(folder: Path | None = None) -> list[Path]:
-    folder = folder or REPO_ROOT / "scenarios"
+    folder = folder or scenarios_folder()
     found = sorted(folder.glob("*.cua.yaml"))
     if not found:
-        raise ConfigError(f"no scenarios found in {folder} (the demo runs from a cua checkout)")
+        raise ConfigError(f"no scenarios found in {folder}: this cua was installed without its package "
+                          "data; reinstall it")
     return found
 
 
@@ -61,7 +63,7 @@ async def run_demo(out: str | Path = "runs/demo", log: Callable[[str], None] = p
         failures += result.status != "completed"
         run_dirs.append(result.run_dir)
 
-    heal = REPO_ROOT / "scenarios" / HEAL_SCENARIO
+    heal = scenarios_folder() / HEAL_SCENARIO
     log(f"cua demo: replaying the recording of {heal.name} on a page that moved (?shift=1)")
     t0 = time.monotonic()
     result = await replay_target(heal, out=out, variables={"query": "?shift=1"})

@@ -18,7 +18,7 @@ from .environments.base import Environment
 from .errors import ConfigError, CuaError
 from .functions import FunctionRegistry
 from .redact import Redactor
-from .trace.recorder import RunTrace, mask_archive, new_run_dir
+from .trace.recorder import RunTrace, make_portable, mask_archive, new_run_dir
 
 if TYPE_CHECKING:
     from .scenario import Scenario
@@ -274,20 +274,22 @@ async def run_scenario(
             with StandIn(turns=script_to_turns(rendered.script or []), api_key=SCRIPTED_KEY) as server:
                 result = await run_task(settings, api_key=SCRIPTED_KEY, base_url=server.base_url, **common)
     if record and result.status == "completed" and result.run_dir:
-        save_recording(Path(result.run_dir), scenario.recording_dir())
+        save_recording(Path(result.run_dir), scenario.recording_dir(), served_url=rendered.served_url)
         if notice:
             notice(f"recording saved to {scenario.recording_dir()}")
     return result
 
 
-def save_recording(run_dir: Path, target: Path) -> None:
-    """Copy a run folder to ``target``, replacing what was there only once the copy is complete."""
+def save_recording(run_dir: Path, target: Path, served_url: str | None = None) -> None:
+    """Copy a run folder to ``target`` with nothing of this machine in it (see ``make_portable``),
+    replacing what was there only once the copy is complete."""
     import shutil
 
     staging = target.with_name(f".{target.name}.new")
     if staging.exists():
         shutil.rmtree(staging)
     shutil.copytree(run_dir, staging)
+    make_portable(staging, target, served_url)
     if target.exists():
         shutil.rmtree(target)
     staging.rename(target)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from .errors import ConfigError
 
@@ -166,6 +166,12 @@ class Scenario(_Strict):
 
     # Set by load_scenario, not part of the file.
     path: Path | None = Field(None, exclude=True)
+    _served_url: str | None = PrivateAttr(None)
+
+    @property
+    def served_url(self) -> str | None:
+        """Where ``prepared()`` serves the ``serve`` folder (the value of ``{{served_url}}``)."""
+        return self._served_url
 
     @property
     def env_spec(self) -> EnvSpec:
@@ -280,7 +286,9 @@ def prepared(
         server = serve_demo(root=scenario.folder / scenario.serve)
         values["served_url"] = server.base_url
     try:
-        yield scenario.render(values), secrets
+        rendered = scenario.render(values)
+        rendered._served_url = server.base_url if server is not None else None
+        yield rendered, secrets
     finally:
         if server is not None:
             server.stop()

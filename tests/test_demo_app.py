@@ -1,6 +1,6 @@
 """The bundled demo web app, driven the way scenarios drive it: real headless Chromium, the real
 demo server on loopback, and mouse and keyboard input at the pixel centres published in
-environments/demo_app/coords.json. Assertions read window.demoState and the visible text."""
+demo_app/coords.json. Assertions read window.demoState and the visible text."""
 
 from __future__ import annotations
 
@@ -146,7 +146,7 @@ async def test_server_explains_a_missing_app_folder(tmp_path: Path) -> None:
 
 async def test_coords_json_and_readme_table_match_the_live_layout(page: Page, server: DemoServer) -> None:
     measured = await MEASURE.measure(server.base_url, page)
-    hint = "layout changed: run .venv/bin/python environments/demo_app/measure_coords.py"
+    hint = "layout changed: run .venv/bin/python demo_app/measure_coords.py"
     assert measured == COORDS, hint
     readme = (DEMO_ROOT / "README.md").read_text()
     assert MEASURE.TABLE_START in readme

@@ -22,7 +22,7 @@ pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"
-DEMO_APP = REPO / "environments" / "demo_app"
+DEMO_APP = REPO / "demo_app"
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +43,7 @@ def add_scenario(pytester: pytest.Pytester, name: str, *, recording: bool = True
     folder = pytester.path / "scenarios"
     folder.mkdir(exist_ok=True)
     text = (SCENARIOS / f"{name}.cua.yaml").read_text(encoding="utf-8")
-    text = text.replace("serve: ../environments/demo_app", f"serve: {DEMO_APP}")
+    text = text.replace("serve: ../demo_app", f"serve: {DEMO_APP}")
     if edit:
         assert edit[0] in text
         text = text.replace(*edit)

@@ -32,7 +32,7 @@ from cua.trace.replay import replay_run, replay_target
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"
-DEMO_APP = REPO / "environments" / "demo_app"
+DEMO_APP = REPO / "demo_app"
 FIXTURES = Path(__file__).parent / "scenarios_fixtures"
 CUA = [str(REPO / ".venv" / "bin" / "cua")] if (REPO / ".venv" / "bin" / "cua").exists() else [
     sys.executable, "-m", "cua"]
@@ -72,7 +72,7 @@ def no_model_key(monkeypatch: pytest.MonkeyPatch) -> None:
 def scenario_copy(tmp_path: Path, name: str, *, app: Path = DEMO_APP) -> Path:
     """A scenario file and its recording copied into tmp_path, serving ``app``."""
     text = (SCENARIOS / f"{name}.cua.yaml").read_text(encoding="utf-8")
-    text = text.replace("serve: ../environments/demo_app", f"serve: {app}")
+    text = text.replace("serve: ../demo_app", f"serve: {app}")
     assert f"serve: {app}" in text
     path = tmp_path / f"{name}.cua.yaml"
     path.write_text(text, encoding="utf-8")
@@ -308,7 +308,7 @@ def test_update_saves_the_healed_replay_so_the_next_replay_needs_no_healing(tmp_
     assert healed["status"] == "completed" and healed["healed"] > 0
     after = json.loads((recording / "run.json").read_text(encoding="utf-8"))
     assert before["kind"] == "run" and after["kind"] == "replay"
-    assert Path(after["source_run"]).resolve() == recording.resolve()
+    assert (recording / after["source_run"]).resolve() == recording.resolve()  # named from the recording
     assert not (tmp_path / "recordings" / ".login.new").exists()
 
     second = cua("replay", str(scenario), "--var", "query=?shift=1", "--out", str(tmp_path / "runs"), "--json")

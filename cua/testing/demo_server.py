@@ -1,4 +1,5 @@
-"""Serve the bundled demo web app (``environments/demo_app``) on loopback.
+"""Serve the bundled demo web app (package data ``cua.demo_app``, ``demo_app/`` in the repository)
+on loopback.
 
 ``make demo``, the tests and users' own experiments all need the same thing: the demo pages on a
 local port, with no network and no log noise. A stdlib threading server is enough for that.
@@ -19,6 +20,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 
+from cua.bundled import demo_app_folder
 from cua.errors import EnvError
 
 __all__ = ["DemoServer", "default_demo_root", "serve_demo"]
@@ -38,8 +40,8 @@ _CONTENT_TYPES = {
 
 
 def default_demo_root() -> Path:
-    """The ``environments/demo_app`` folder of the repository this package was imported from."""
-    return Path(__file__).resolve().parents[2] / "environments" / "demo_app"
+    """The bundled demo app: where ``cua.demo_app`` is installed (``demo_app/`` of a checkout)."""
+    return demo_app_folder()
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -109,7 +111,7 @@ def serve_demo(port: int = 0, host: str = "127.0.0.1", root: str | Path | None =
     """Start serving the demo app in a background thread and return at once.
 
     ``port=0`` picks a free port; read it back from ``.port`` or ``.base_url``. ``root`` serves
-    another folder instead of the bundled ``environments/demo_app``.
+    another folder instead of the bundled demo app.
     """
     folder = Path(root) if root is not None else default_demo_root()
     if not (folder / "index.html").is_file():
@@ -118,8 +120,9 @@ def serve_demo(port: int = 0, host: str = "127.0.0.1", root: str | Path | None =
                 f"Nothing to serve: {folder} has no index.html. Point root at the folder of the pages."
             )
         raise EnvError(
-            f"The demo app was not found at {folder}. It ships in the cua source tree; run from a "
-            "checkout (pip install -e .) or pass root= a folder that holds index.html."
+            f"The demo app was not found at {folder}: this cua was installed without its package "
+            "data. Reinstall it (pip install cua, or pip install -e . in a checkout) or pass root= "
+            "a folder that holds index.html."
         )
     try:
         return DemoServer(folder.resolve(), host, port)

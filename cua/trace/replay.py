@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..redact import Redactor
 from .anchors import capture_anchor
 from .matching import locate as locate_image
-from .recorder import RunTrace, new_run_dir, read_run
+from .recorder import SERVED_URL, RunTrace, new_run_dir, read_run
 
 HealMode = Literal["none", "model"]
 
@@ -264,16 +264,22 @@ async def replay_run(
         if not isinstance(meta.get(key) or {}, dict):
             raise ConfigError(f"{source}/run.json: {key} is not an object; the file was changed after the run")
     scenario_meta = meta.get("scenario") or {}
-    path = scenario_path or scenario_meta.get("path")
+    recorded_path = scenario_meta.get("path")
+    # A recording names its scenario relative to itself (an older run folder: absolutely).
+    path = scenario_path or (source / recorded_path if isinstance(recorded_path, str) else None)
+    if path and scenario_meta:  # the replay's run.json names it from where it is
+        meta["scenario"] = {**scenario_meta, "path": str(Path(path).resolve())}
     with ExitStack() as stack:
         checks: list[Any] = []
         secrets: dict[str, str] = dict(variables or {})
+        served_url: str | None = None
         settings_data = {k: v for k, v in (meta.get("settings") or {}).items() if k != "tool_format"}
         if path and Path(path).exists():
             from ..scenario import build_checks, load_scenario, prepared
 
             rendered, secrets = stack.enter_context(prepared(load_scenario(path), variables))
             checks = build_checks(rendered)
+            served_url = rendered.served_url
             if rendered.start_url:
                 settings_data["start_url"] = rendered.start_url
         elif scenario_meta.get("checks"):
@@ -282,6 +288,13 @@ async def replay_run(
             checks = [ScenarioCheck(CheckSpec.model_validate(c), Path.cwd()) for c in scenario_meta["checks"]]
         if start_url:
             settings_data["start_url"] = start_url
+        if served_url:  # the app the recording names {{served_url}}, served again now
+            for key in ("start_url", "task", "instructions"):
+                if isinstance(settings_data.get(key), str):
+                    settings_data[key] = settings_data[key].replace(SERVED_URL, served_url)
+        if SERVED_URL in str(settings_data.get("start_url") or ""):
+            raise ConfigError(f"{source}: the recorded start URL {settings_data['start_url']} is on the app "
+                              "its scenario serves; replay the scenario file, or pass --start-url")
         settings_data["out"] = str(out or "runs")
         redactor = Redactor(secrets)
         # A model healing the run must read the task as the user wrote it, not as the trace masked it.
@@ -303,13 +316,14 @@ async def replay_run(
             raise ConfigError(f"{source}/run.json: unusable settings ({exc})") from None
         return await _replay(source, meta, steps, settings, checks, redactor, heal=heal,
                              update=update, env=env, client=client, api_key=api_key,
-                             base_url=base_url, on_step=on_step, write_report=write_report)
+                             base_url=base_url, on_step=on_step, write_report=write_report,
+                             served_url=served_url)
 
 
 async def _replay(source: Path, meta: dict[str, Any], steps: list[dict[str, Any]], settings: RunSettings,
                   checks: list[Any], redactor: Redactor, *, heal: HealMode, update: bool,
                   env: Environment | None, client: ResponsesLike | None, api_key: str | None,
-                  base_url: str | None, on_step, write_report: bool) -> RunResult:
+                  base_url: str | None, on_step, write_report: bool, served_url: str | None) -> RunResult:
     from ..runner import _write_report, finish, redacted, run_checks, run_redactor, within
 
     run_redactor(settings, redactor)
@@ -363,7 +377,7 @@ async def _replay(source: Path, meta: dict[str, Any], steps: list[dict[str, Any]
     if update and result.status == "completed":
         from ..runner import save_recording
 
-        save_recording(new_dir, source)
+        save_recording(new_dir, source, served_url=served_url)
     return result
 
 

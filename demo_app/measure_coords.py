@@ -3,7 +3,7 @@
 Scenario authors click by coordinates, so the numbers must come from the real layout in the real
 browser, not from reading the CSS. Run after any layout change:
 
-    .venv/bin/python environments/demo_app/measure_coords.py
+    .venv/bin/python demo_app/measure_coords.py
 
 It rewrites coords.json and the table in README.md. tests/test_demo_app.py re-measures and fails
 when either is out of date.
@@ -216,7 +216,7 @@ async def measure(base_url: str, page: Page) -> dict[str, Any]:
     return {
         "viewport": [VIEWPORT["width"], VIEWPORT["height"]],
         "shift": SHIFT,
-        "generated_by": "environments/demo_app/measure_coords.py",
+        "generated_by": "demo_app/measure_coords.py",
         "pages": pages,
     }
 
@@ -290,7 +290,7 @@ def with_table(readme: str, document: dict[str, Any]) -> str:
 
 
 async def _main() -> None:
-    sys.path.insert(0, str(HERE.parents[1]))
+    sys.path.insert(0, str(HERE.parent))  # the repository root, for cua
     from cua.testing.demo_server import serve_demo
 
     args = CHROMIUM_ARGS + (["--no-sandbox"] if os.geteuid() == 0 else [])

@@ -1,0 +1,184 @@
+"""cua as an installed package: a wheel built from this repository, installed in a fresh venv and
+used from an empty folder, runs ``cua demo`` offline and serves the pytest plugin's demo app; and
+the recordings it ships hold nothing of the machine that made them."""
+
+from __future__ import annotations
+
+import email
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tomllib
+import zipfile
+from pathlib import Path
+
+from cli_helpers import CUA, clean_env
+from test_demo import _offline
+
+from cua.bundled import demo_app_folder, scenarios_folder
+
+REPO = Path(__file__).resolve().parent.parent
+
+# What only one machine or one run has: loopback ports, absolute paths of this machine or of any
+# POSIX or Windows one, temp folders, and run folder names (<UTC stamp>-<slug>).
+MACHINE_SPECIFIC = re.compile(
+    r"(127\.0\.0\.1|localhost|\[::1\]):\d+"
+    r"|\"(/|[A-Za-z]:\\\\)(tmp|work|home|root|Users|var|private|opt)\b"
+    r"|pytest-of-|/tmp/|\\\\Temp\\\\"
+    r"|\d{8}-\d{6}-[a-z0-9-]+",
+)
+
+
+def machine_specific(folder: Path, *local: str) -> list[str]:
+    """Every machine-specific value in the text files of a recording, as ``file: match``."""
+    found = []
+    for file in sorted(folder.rglob("*")):
+        if file.suffix not in {".json", ".jsonl"}:
+            continue
+        text = file.read_text(encoding="utf-8")
+        found += [f"{file.relative_to(folder)}: {m.group(0)}" for m in MACHINE_SPECIFIC.finditer(text)]
+        found += [f"{file.relative_to(folder)}: {value}" for value in local if value in text]
+    return found
+
+
+# --- recordings ---------------------------------------------------------------------------------
+
+
+def test_bundled_recordings_hold_nothing_of_the_machine_that_made_them() -> None:
+    recordings = sorted((scenarios_folder() / "recordings").iterdir())
+    assert len(recordings) == len(list(scenarios_folder().glob("*.cua.yaml")))
+    for recording in recordings:
+        assert machine_specific(recording, str(REPO)) == [], recording.name
+        assert not (recording / "report.html").exists()
+        meta = json.loads((recording / "run.json").read_text(encoding="utf-8"))
+        assert meta["settings"]["start_url"].startswith("{{served_url}}/")
+        assert (recording / meta["scenario"]["path"]).resolve() == scenarios_folder() / f"{recording.name}.cua.yaml"
+
+
+def test_a_new_recording_is_portable_it_replays_after_its_project_moved(tmp_path: Path) -> None:
+    """``--record`` writes the served URL as {{served_url}} and paths relative to the recording: the
+    project folder moved elsewhere still replays, serving the app on a port of its own."""
+    project = tmp_path / "project"
+    shutil.copytree(demo_app_folder(), project / "demo_app", ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "scenarios").mkdir()
+    shutil.copy(scenarios_folder() / "login.cua.yaml", project / "scenarios")
+    scenario = project / "scenarios" / "login.cua.yaml"
+
+    run = subprocess.run([str(CUA), "run", str(scenario), "--model", "scripted", "--record",
+                          "--out", str(tmp_path / "runs")], capture_output=True, text=True, env=clean_env(),
+                         timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    recording = project / "scenarios" / "recordings" / "login"
+    assert "recording saved to" in run.stderr
+    assert machine_specific(recording, str(tmp_path)) == []
+    assert not (recording / "report.html").exists()
+
+    moved = project.rename(tmp_path / "elsewhere")
+    # By the scenario file, and by the recording folder alone (which finds its scenario file).
+    for target in (moved / "scenarios" / "login.cua.yaml", moved / "scenarios" / "recordings" / "login"):
+        replay = subprocess.run([str(CUA), "replay", str(target), "--json", "--out", str(tmp_path / "replays")],
+                                capture_output=True, text=True, env=clean_env(), cwd=tmp_path, timeout=120)
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+        result = json.loads(replay.stdout)
+        assert result["status"] == "completed" and all(c["ok"] for c in result["checks"]) and result["checks"]
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/dashboard\.html", result["final_url"])
+
+
+# --- the wheel ----------------------------------------------------------------------------------
+
+DEMO_URL_TEST = '''
+import urllib.request
+
+
+def test_the_demo_app_is_served(cua_demo_url):
+    with urllib.request.urlopen(cua_demo_url + "/login.html") as response:
+        page = response.read().decode()
+    assert "<title>Sign in" in page, page[:300]
+'''
+
+
+def build_wheel(dist: Path, tmp_path: Path) -> Path:
+    """A wheel built offline from a copy of the repository (a build in place would leave build/
+    in the checkout, whose stale files later builds pick up)."""
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "runs", "build", "*.egg-info", "__pycache__", ".pytest_cache"))
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                           "--no-index", "-q", "-w", str(dist), str(source)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (wheel,) = dist.glob("cua-*.whl")
+    return wheel
+
+
+def fresh_venv(root: Path, tmp_path: Path) -> Path:
+    """A new venv that sees the packages of the venv running this test (cua's dependencies, pytest)
+    but not its editable cua: they come through a folder of links to everything but cua."""
+    # No pip of its own (ensurepip takes long): the test's pip installs into it with --python.
+    proc = subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not entry.name.startswith(("cua-", "cua.", "__editable__", "__pycache__")) and entry.suffix != ".pth":
+            (deps / entry.name).symlink_to(entry)
+    site = subprocess.run([str(root / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "dev-packages.pth").write_text(f"{deps}\n", encoding="utf-8")
+    return root
+
+
+def test_a_wheel_runs_the_demo_and_serves_the_demo_app_from_an_empty_folder(tmp_path: Path) -> None:
+    wheel = build_wheel(tmp_path / "dist", tmp_path)
+
+    # Everything of the demo ships: each package of cua/, every file of scenarios/ and demo_app/.
+    names = set(zipfile.ZipFile(wheel).namelist())
+    packages = {p.parent.relative_to(REPO).as_posix() for p in (REPO / "cua").rglob("__init__.py")}
+    assert {f"{p}/__init__.py" for p in packages} <= names
+    for folder, package in ((REPO / "scenarios", "cua/scenarios"), (REPO / "demo_app", "cua/demo_app")):
+        shipped = {f"{package}/{f.relative_to(folder).as_posix()}" for f in folder.rglob("*")
+                   if f.is_file() and "__pycache__" not in f.parts}
+        assert shipped - names == set()
+
+    # pip installs the dependencies pyproject.toml declares, no more and no fewer.
+    metadata = email.message_from_string(
+        zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode())
+    required = {r.replace(" ", "") for r in metadata.get_all("Requires-Dist") if "extra ==" not in r}
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    assert required == {d.replace(" ", "") for d in declared}
+
+    venv = fresh_venv(tmp_path / "venv", tmp_path)
+    python, cua = venv / "bin" / "python", venv / "bin" / "cua"
+    # With no --no-deps and no index: every declared dependency must already be there, offline.
+    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index", "-q",
+                           str(wheel)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {k: v for k, v in clean_env().items() if k not in {"PYTHONPATH", "CUA_DEMO_PASSWORD"}}
+    where = subprocess.run([str(python), "-c", "import cua, cua.bundled as b; print(cua.__file__); "
+                            "print(b.scenarios_folder()); print(b.demo_app_folder())"],
+                           capture_output=True, text=True, cwd=empty, env=env, check=True).stdout.split()
+    package = Path(where[0]).parent
+    assert package.is_relative_to(venv), where  # the wheel's cua, not the checkout's
+    assert [Path(p) for p in where[1:]] == [package / "scenarios", package / "demo_app"]
+
+    demo = subprocess.run(_offline([str(cua), "demo"]), capture_output=True, text=True, cwd=empty, env=env,
+                          timeout=300)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "Traceback" not in demo.stderr
+    assert (empty / "runs" / "demo" / "index.html").is_file()
+    assert f"report: {Path('runs/demo/index.html')}" in demo.stdout
+
+    (empty / "test_demo_url.py").write_text(DEMO_URL_TEST, encoding="utf-8")
+    tests = subprocess.run(_offline([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_demo_url.py"]),
+                           capture_output=True, text=True, cwd=empty, env=env, timeout=120)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "1 passed" in tests.stdout
