@@ -273,13 +273,18 @@ async def replay_run(
         checks: list[Any] = []
         secrets: dict[str, str] = dict(variables or {})
         served_url: str | None = None
-        settings_data = {k: v for k, v in (meta.get("settings") or {}).items() if k != "tool_format"}
+        # A recording's safety settings grant nothing to a model healing the replay: the scenario
+        # file says what it accepts, else the default (ask, denied unattended).
+        settings_data = {k: v for k, v in (meta.get("settings") or {}).items()
+                         if k not in ("tool_format", "safety", "safety_allow")}
         if path and Path(path).exists():
             from ..scenario import build_checks, load_scenario, prepared
 
             rendered, secrets = stack.enter_context(prepared(load_scenario(path), variables))
             checks = build_checks(rendered)
             served_url = rendered.served_url
+            settings_data.update({k: v for k, v in rendered.settings_dict().items()
+                                  if k in ("safety", "safety_allow")})
             if rendered.start_url:
                 settings_data["start_url"] = rendered.start_url
         elif scenario_meta.get("checks"):
