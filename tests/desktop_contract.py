@@ -124,6 +124,8 @@ WIDE = Size(1920, 1080)  # a screen of another shape than MODEL: the model sees 
 FITTED = Size(1024, 576)
 DISC_RED, SQUARE_GREEN = (0xD0, 0x20, 0x20), (0x20, 0xA0, 0x40)
 SQUARE_CSS_CENTRE = (720, 240)  # #square: 240 CSS px from (600, 120)
+# A model point of WIDE inside the square and off its label, fitted or squashed into MODEL.
+SQUARE_PAINTED = (420, 160)
 
 
 def screen_page_url(page: vmserver.PageServer) -> str:

@@ -160,7 +160,7 @@ def wide_vm(vm_python, page):
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def wide(wide_vm):
     async with RemoteEnvironment(wide_vm.url, kind="linux", display=MODEL) as env:
-        await vmserver.wait_painted(env, (340, 80), contract.SQUARE_GREEN)  # green, off its label
+        await vmserver.wait_painted(env, contract.SQUARE_PAINTED, contract.SQUARE_GREEN)
         yield env
 
 

@@ -111,8 +111,8 @@ SQUARE, DISC = (384, 128), (171, 128)  # the centres of the square and the disc 
 async def painted_screen_page(env: XDisplayEnvironment, page: vmserver.PageServer, width: int) -> None:
     await page.await_for(lambda ev: (r := last(ev, "ready")) and abs(r["width"] - width) <= 2, timeout=30,
                          what="the screen page")
-    at = (340, 80) if env.display == contract.FITTED else (620, 140)  # green, away from its label
-    await vmserver.wait_painted(env, at, contract.SQUARE_GREEN)
+    wide = env.transform.screen == contract.WIDE  # else at 1x: model pixels are CSS pixels
+    await vmserver.wait_painted(env, contract.SQUARE_PAINTED if wide else (787, 300), contract.SQUARE_GREEN)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
