@@ -8,6 +8,7 @@ the offending item, never a traceback.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
@@ -206,18 +207,40 @@ class Size:
         return f"{self.width}x{self.height}"
 
 
+def fit_inside(screen: Size, display: Size) -> Size:
+    """The largest size of ``screen``'s shape that fits in ``display``: what the model sees of a
+    screen whose aspect ratio differs from the one asked for (1920x1080 in 1024x768 → 1024x576)."""
+    scale = min(display.width / screen.width, display.height / screen.height)
+    return Size(max(1, min(display.width, round(screen.width * scale))),
+                max(1, min(display.height, round(screen.height * scale))))
+
+
 @dataclass(frozen=True)
 class ScreenTransform:
     """The one mapping between model space (the screenshot the model saw) and the screen.
 
     ``model`` is the display size the model is told about and sees screenshots at; ``screen`` is
     the coordinate space the environment's input device uses (CSS pixels of a browser viewport,
-    X pixels of a display, a VM's screen). Screenshots captured at any other pixel size (a 2×
-    device pixel ratio, a Retina VM) are resized to the model size by ``fit_screenshot``.
+    X pixels of a display, a VM's screen). Both have the same shape (build one with ``fitted``
+    when they may not), so a circle on the screen stays round for the model. Screenshots captured
+    at any other pixel size (a 2× device pixel ratio, a Retina VM) are resized to the model size
+    by ``fit_screenshot``.
     """
 
     model: Size
     screen: Size
+
+    def __post_init__(self) -> None:
+        # Same shape up to the rounding of one side to whole pixels (half a model pixel).
+        skew = abs(self.model.width * self.screen.height - self.model.height * self.screen.width)
+        if skew > max(self.screen.width, self.screen.height) / 2:
+            raise ValueError(f"a {self.model} model of a {self.screen} screen would squash it; "
+                             "use ScreenTransform.fitted")
+
+    @classmethod
+    def fitted(cls, display: Size, screen: Size) -> "ScreenTransform":
+        """The transform for a screen shown to the model in at most ``display``."""
+        return cls(model=fit_inside(screen, display), screen=screen)
 
     @property
     def sx(self) -> float:
@@ -231,10 +254,17 @@ class ScreenTransform:
         return 0 <= x < self.model.width and 0 <= y < self.model.height
 
     def to_screen(self, x: float, y: float) -> tuple[float, float]:
-        return x * self.sx, y * self.sy
+        """The screen point at the centre of model pixel (x, y); rounded, it is a screen pixel
+        inside that model pixel's area. Pixel centres line up the way ``fit_screenshot``'s
+        resampling lines them up, so what the model points at is what it saw there."""
+        return (x + 0.5) * self.sx - 0.5, (y + 0.5) * self.sy - 0.5
 
     def to_model(self, x: float, y: float) -> tuple[int, int]:
-        return round(x / self.sx), round(y / self.sy)
+        return round((x + 0.5) / self.sx - 0.5), round((y + 0.5) / self.sy - 0.5)
+
+    def distance_to_screen(self, dx: float, dy: float) -> tuple[float, float]:
+        """A distance (a scroll) in model pixels, in screen pixels."""
+        return dx * self.sx, dy * self.sy
 
     def fit_screenshot(self, png: bytes) -> bytes:
         """Return ``png`` at exactly the model size (unchanged when it already is)."""
@@ -260,18 +290,18 @@ def check_in_bounds(action: Action, model: Size, *, where: str = "computer_call"
 
 # --- Wheel ------------------------------------------------------------------------------------
 
-PIXELS_PER_WHEEL_CLICK = 100
-MAX_WHEEL_CLICKS = 25
+# A wheel moves content in whole steps: one notch, or one unit of the VM's input library. How far a
+# step moves depends on the toolkit; each environment knows its default and takes another one.
+MAX_SCROLL_PX = 6000  # screen pixels per axis and action: a runaway value cannot spin for long
 
 
-def wheel_clicks(pixels: int, *, pixels_per_click: int = PIXELS_PER_WHEEL_CLICK,
-                 cap: int = MAX_WHEEL_CLICKS) -> int:
-    """Pixels of scroll → signed wheel clicks: one per ~``pixels_per_click``, at least one, capped.
+def wheel_steps(pixels: float, step: float, *, max_pixels: float = MAX_SCROLL_PX) -> int:
+    """Screen pixels of scroll → signed wheel steps of ``step`` screen pixels each.
 
-    A wheel click scrolls a browser by roughly 100 px (Chromium on X: 120 px); sending one click
-    per pixel (300 clicks for ``scroll_y=300``) overshoots to the end of any page.
+    The nearest whole number of steps, so the scroll lands within half a step of what was asked;
+    at least one (a small scroll is not lost), at most ``max_pixels`` worth.
     """
-    if pixels == 0:
+    if not pixels:
         return 0
-    clicks = min(cap, max(1, round(abs(pixels) / pixels_per_click)))
-    return clicks if pixels > 0 else -clicks
+    steps = min(math.floor(abs(pixels) / step + 0.5), max(1, math.floor(max_pixels / step)))
+    return max(1, steps) if pixels > 0 else -max(1, steps)

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterable, Literal, Protocol
 
-from .actions import Action, action_to_wire, check_in_bounds, parse_action
+from .actions import Action, Size, action_to_wire, check_in_bounds, parse_action
 from .config import RunSettings
 from .environments.base import Environment
 from .errors import CuaError, EnvironmentError_, ModelOutputError, SafetyDenied
@@ -209,9 +209,10 @@ def data_url(png: bytes) -> str:
 class Conversation:
     """Builds each request. Chained (``previous_response_id``) or stateless (full replay)."""
 
-    def __init__(self, settings: RunSettings, tools: list[dict[str, Any]]) -> None:
+    def __init__(self, settings: RunSettings, tools: list[dict[str, Any]], display: Size) -> None:
         self.settings = settings
         self.tools = tools
+        self.display = display  # the screenshots' size, for the placeholder of omitted ones
         self.previous_response_id: str | None = None
         self.history: list[dict[str, Any]] = []  # stateless only: every item so far, in order
         self._screenshot_slots: list[tuple[int, str]] = []  # (index in history, call_id)
@@ -249,7 +250,7 @@ class Conversation:
         if not excess:
             return
         if self._placeholder is None:
-            size = self.settings.size
+            size = self.display
             self._placeholder = data_url(_placeholder_png(size.width, size.height))
         for index, _ in excess:
             item = dict(self.history[index])
@@ -288,7 +289,7 @@ class Agent:
 
     def _tools(self) -> list[dict[str, Any]]:
         s = self.settings
-        size = s.size
+        size = self.env.display  # the started environment's: a screen of another shape changes it
         return [computer_tool(s.tool_format, size.width, size.height, s.env), *self.functions.definitions()]
 
     async def _screenshot(self) -> tuple[bytes, str | None]:
@@ -322,11 +323,11 @@ class Agent:
 
     async def _loop(self, task: str) -> None:
         s, result = self.settings, self.result
-        conversation = Conversation(s, self._tools())
+        conversation = Conversation(s, self._tools(), self.env.display)
         png, rel = await self._screenshot()
         self.last_screen = rel
-        if self.trace:
-            self.trace.update(initial_screen=rel)
+        if self.trace:  # the size the model sees: --display, or the part of it the screen's shape fills
+            self.trace.update(initial_screen=rel, display=str(self.env.display))
         pending: list[dict[str, Any]] = [
             {
                 "role": "user",
@@ -405,7 +406,7 @@ class Agent:
         return answers
 
     def _parse_call(self, call: ComputerCall) -> list[Action]:
-        size = self.settings.size
+        size = self.env.display
         where = f"computer_call {call.call_id}"
         actions: list[Action] = []
         for n, raw in enumerate(call.raw_actions()):

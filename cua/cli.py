@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--vm-url", help="computer-server URL of a VM (mac, windows, linux)")
     run.add_argument("--vm-name", help="VM container name (cloud auth, X-Container-Name)")
     run.add_argument("--vm-api-key", help="VM API key (or $CUA_VM_API_KEY)")
+    run.add_argument("--wheel-step", type=_positive_int, metavar="PX",
+                     help="screen pixels one wheel notch scrolls (desktops; default 120 on X)")
     run.add_argument("--var", action="append", metavar="K=V", help="scenario variable (repeatable)")
     run.add_argument("--out", help="folder for run folders (default ./runs)")
     run.add_argument("--playwright-trace", dest="playwright_trace", action="store_true", default=None,
@@ -113,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--model", help="model for --heal model (default: the recorded one)")
     replay.add_argument("--vm-url", help="replay on this VM instead of the recorded one")
     replay.add_argument("--x-display", help="replay on this X display instead of the recorded one")
+    replay.add_argument("--wheel-step", type=_positive_int, metavar="PX",
+                        help="screen pixels one wheel notch scrolls here (default: the recorded one)")
     replay.add_argument("--var", action="append", metavar="K=V", help="scenario variable (repeatable)")
     replay.add_argument("--out", help="folder for run folders (default ./runs)")
     replay.add_argument("--json", action="store_true", help="print one JSON object with the result on stdout")
@@ -134,6 +138,7 @@ SETTING_FLAGS = (
     "task", "start_url", "env", "model", "tool", "display", "max_steps", "timeout", "safety",
     "stream", "stateless", "cdp_url", "ws_endpoint", "headed", "instructions",
     "navigation_tools", "playwright_trace", "x_display", "launch", "vm_url", "vm_name", "out",
+    "wheel_step",
 )
 
 
@@ -318,7 +323,8 @@ async def _cmd_replay(args: argparse.Namespace) -> int:
     return await _outcome(replay_target(
         args.run_dir, start_url=args.start_url, heal=args.heal, update=args.update,
         out=args.out, variables=parse_vars(args.var), base_url=args.base_url, on_step=progress.step,
-        overrides={"model": args.model, "vm_url": args.vm_url, "x_display": args.x_display},
+        overrides={"model": args.model, "vm_url": args.vm_url, "x_display": args.x_display,
+                   "wheel_step": args.wheel_step},
     ), args.json)
 
 

@@ -52,6 +52,7 @@ class RunSettings(BaseModel):
     launch: str | None = None
     vm_url: str | None = None
     vm_name: str | None = None
+    wheel_step: int | None = Field(None, ge=1, le=2000)  # screen px per wheel notch; None: the env's
     # Output
     out: Path | None = None
 

@@ -41,6 +41,8 @@ class EnvSpec(_Strict):
     x_display: str | None = None
     launch: str | None = None
     vm_url: str | None = None
+    wheel_step: int | None = Field(
+        None, ge=1, le=2000, description="screen pixels one wheel notch scrolls (desktops; default per kind)")
 
 
 class ModelSpec(_Strict):
@@ -264,6 +266,7 @@ class Scenario(_Strict):
             "x_display": env.x_display,
             "launch": env.launch,
             "vm_url": env.vm_url,
+            "wheel_step": env.wheel_step,
             "safety": safety.mode if safety else None,
             "safety_allow": safety.allow if safety else None,
         }

@@ -13,7 +13,7 @@ import io
 from typing import Any, Mapping, Sequence
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops
 
 import vmserver
 from vmserver import last
@@ -116,6 +116,71 @@ async def drag_passes_through_every_point(env: Any, events: vmserver.PageServer)
     for x, y in path[1:-1]:
         assert any(abs(px - x) <= 1 and abs(py - y) <= 1 for px, py in points), (x, y, points)
     assert drag["shift"]
+
+
+# --- tests/pages_desktop/screen.html: a page that scrolls itself, a disc and a square --------------
+
+WIDE = Size(1920, 1080)  # a screen of another shape than MODEL: the model sees FITTED
+FITTED = Size(1024, 576)
+DISC_RED, SQUARE_GREEN = (0xD0, 0x20, 0x20), (0x20, 0xA0, 0x40)
+SQUARE_CSS_CENTRE = (720, 240)  # #square: 240 CSS px from (600, 120)
+# A model point of WIDE inside the square and off its label, fitted or squashed into MODEL.
+SQUARE_PAINTED = (420, 160)
+
+
+def screen_page_url(page: vmserver.PageServer) -> str:
+    return page.url.rsplit("/", 1)[0] + "/screen.html"
+
+
+def _box(image: Image.Image, colour: tuple[int, int, int]) -> tuple[int, int, int, int, int]:
+    """Bounding box (left, top, width, height) of ``colour`` in ``image``, and its pixel count."""
+    rgb = image.convert("RGB")
+    r, g, b = ImageChops.difference(rgb, Image.new("RGB", rgb.size, colour)).split()
+    mask = ImageChops.lighter(ImageChops.lighter(r, g), b).point(lambda v: 255 if v < 24 else 0)
+    box = mask.getbbox()
+    assert box, f"no {colour} on the screen"
+    left, top, right, bottom = box
+    return left, top, right - left, bottom - top, mask.histogram()[255]
+
+
+async def wide_screen_is_fitted_not_squashed(env: Any, events: vmserver.PageServer) -> None:
+    """A WIDE screen under MODEL: the model sees FITTED, the disc is round, the square square,
+    and a click at the square's centre in the screenshot lands at its centre on the page."""
+    assert env.display == FITTED
+    image = Image.open(io.BytesIO(await env.screenshot()))
+    assert image.size == (FITTED.width, FITTED.height)
+    for colour in (DISC_RED, SQUARE_GREEN):
+        _, _, width, height, _ = _box(image, colour)
+        assert abs(width - height) <= 2, f"{colour}: {width}x{height} on the screenshot, squashed"
+        assert 124 <= width <= 132  # 240 CSS px at 1024/1920
+    *_, disc_pixels = _box(image, DISC_RED)
+    *_, square_pixels = _box(image, SQUARE_GREEN)
+    assert 0.72 < disc_pixels / square_pixels < 0.85  # a disc: π/4 of its square
+    left, top, width, height, _ = _box(image, SQUARE_GREEN)
+    await env.click(left + width // 2, top + height // 2)
+    click = await events.await_for(lambda ev: last(ev, "click"), what="the click on the square")
+    assert click["target"] == "square"
+    assert abs(click["x"] - SQUARE_CSS_CENTRE[0]) <= 3 and abs(click["y"] - SQUARE_CSS_CENTRE[1]) <= 3
+
+
+async def scrolled_by(env: Any, events: vmserver.PageServer, pixels: int) -> int:
+    """Scroll the page from its top by ``pixels`` model pixels; the page's window.scrollY after it,
+    and the page back at its top."""
+    events.clear()
+    await env.scroll(400, 300, scroll_x=0, scroll_y=pixels)
+    landed = (await events.await_for(lambda ev: last(ev, "scrolled"), what=f"a scroll of {pixels}"))["y"]
+    events.clear()
+    await env.scroll(400, 300, scroll_x=0, scroll_y=-4 * pixels)
+    await events.await_for(lambda ev: (s := last(ev, "scrolled")) and s["y"] == 0, what="back at the top")
+    return landed
+
+
+async def scroll_lands_where_asked(env: Any, events: vmserver.PageServer, *, css_per_model: float,
+                                   asked: Sequence[int] = (800, 300)) -> None:
+    """Each scroll of ``asked`` model pixels moves the page by that much ±15 %."""
+    for pixels in asked:
+        moved = await scrolled_by(env, events, pixels) / css_per_model
+        assert abs(moved - pixels) <= 0.15 * pixels, f"asked {pixels} px, the page moved {moved:.0f}"
 
 
 # The checks with nothing to set per environment, each ``check(env, events)``: a test module runs

@@ -120,8 +120,8 @@ def test_transform_at_1x_is_identity_and_keeps_the_png():
 
 def test_transform_at_2x_scales_points_and_screenshots_both_ways():
     t = ScreenTransform(Size(1024, 768), Size(2048, 1536))
-    assert t.to_screen(100, 200) == (200, 400)
-    assert t.to_model(200, 400) == (100, 200)
+    assert t.to_screen(100, 200) == (200.5, 400.5)  # the centre of the 2x2 block of model pixel (100, 200)
+    assert t.to_model(200, 400) == t.to_model(201, 401) == (100, 200)
     for x, y in [(0, 0), (511, 383), (1023, 767)]:
         assert t.to_model(*t.to_screen(x, y)) == (x, y)
     with Image.open(io.BytesIO(t.fit_screenshot(png(2048, 1536)))) as img:
@@ -137,4 +137,17 @@ def test_transform_keeps_a_marker_where_the_model_sees_it():
     t = ScreenTransform(Size(1024, 768), Size(2048, 1536))
     with Image.open(io.BytesIO(t.fit_screenshot(out.getvalue()))) as small:
         r, g, b = small.convert("RGB").getpixel((200, 150))
-    assert r > 200 and g < 80 and t.to_screen(200, 150) == (400, 300)
+    assert r > 200 and g < 80 and t.to_screen(200, 150) == (400.5, 300.5)
+
+
+def test_a_screen_of_another_shape_is_fitted_not_squashed():
+    t = ScreenTransform.fitted(Size(1024, 768), Size(1920, 1080))
+    assert t.model == Size(1024, 576) and t.sx == t.sy == 1.875
+    assert ScreenTransform.fitted(Size(1024, 768), Size(768, 1024)).model == Size(576, 768)
+    assert ScreenTransform.fitted(Size(1024, 768), Size(2048, 1536)).model == Size(1024, 768)
+    # Every model pixel maps to a screen pixel inside the area it covers, edges included.
+    for x in (0, 1, 511, 1023):
+        sx, _ = t.to_screen(x, 0)
+        assert x * 1.875 <= round(sx) + 0.5 < (x + 1) * 1.875
+    with pytest.raises(ValueError, match="squash"):
+        ScreenTransform(Size(1024, 768), Size(1920, 1080))

@@ -143,6 +143,46 @@ async def test_after_stop_commands_fail_cleanly(vm):
         await env.screenshot()
 
 
+# --- a VM with a 1920x1080 screen at scale 1, showing tests/pages_desktop/screen.html --------------
+
+
+@pytest.fixture(scope="module")
+def wide_vm(vm_python, page):
+    page.clear()
+    runner = vmserver.VMRunner(contract.screen_page_url(page), contract.WIDE.width, contract.WIDE.height)
+    try:
+        page.wait_for(lambda ev: last(ev, "ready"), timeout=30, what="the screen page in the VM")
+        yield runner.vm
+    finally:
+        runner.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def wide(wide_vm):
+    async with RemoteEnvironment(wide_vm.url, kind="linux", display=MODEL) as env:
+        await vmserver.wait_painted(env, contract.SQUARE_PAINTED, contract.SQUARE_GREEN)
+        yield env
+
+
+@module_loop
+async def test_a_wide_vm_screen_is_fitted_not_squashed(wide, events):
+    assert wide.transform.screen == contract.WIDE
+    await contract.wide_screen_is_fitted_not_squashed(wide, events)
+
+
+@module_loop
+async def test_scrolls_land_where_asked_on_the_vm(wide, events):
+    # The server's scroll on Linux is pynput's: one wheel notch (X button 4/5) per unit.
+    await contract.scroll_lands_where_asked(wide, events, css_per_model=1920 / 1024)
+
+
+@module_loop
+async def test_a_wheel_step_changes_how_many_notches_the_vm_gets(wide_vm, events):
+    async with RemoteEnvironment(wide_vm.url, kind="linux", display=MODEL, wheel_step=240) as env:
+        # 800 model px are 1500 screen px: 6 steps of 240, each one Chromium notch of 120 px.
+        assert await contract.scrolled_by(env, events, 800) == 6 * 120
+
+
 # --- without a server, or with one that refuses -------------------------------------------------
 
 
@@ -274,9 +314,9 @@ def test_pixels_to_wheel_units(monkeypatch):
         sent.append((command, params))
         return {"success": True}
 
-    for kind, expected in (("linux", {"x": 2, "y": -3}), ("mac", {"x": 20, "y": -30})):
+    for kind, expected in (("linux", {"x": 2, "y": -3}), ("mac", {"x": 24, "y": -36})):  # 120 / 10 px
         env = RemoteEnvironment("http://127.0.0.1:1", kind=kind)
         env._transform = ScreenTransform(MODEL, MODEL)
         monkeypatch.setattr(env, "command", record)
-        asyncio.run(env.scroll(10, 10, 200, 300))
+        asyncio.run(env.scroll(10, 10, 240, 360))
         assert sent[-1] == ("scroll", expected)

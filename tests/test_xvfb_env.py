@@ -6,6 +6,7 @@ what the application really saw, polled with a deadline.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import sys
@@ -21,6 +22,7 @@ import pytest_asyncio
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cli_helpers  # noqa: E402
 import desktop_contract as contract  # noqa: E402
 import vmserver  # noqa: E402
 from desktop_contract import MODEL, PAD, events, page  # noqa: E402,F401 (the page's fixtures)
@@ -28,9 +30,10 @@ from vmserver import last  # noqa: E402
 
 from cua.actions import Size  # noqa: E402
 from cua.environments.keys_x11 import chord_keysyms, x_keysym  # noqa: E402
-from cua.actions import wheel_clicks  # noqa: E402
+from cua.actions import wheel_steps  # noqa: E402
 from cua.environments.xvfb import XDisplayEnvironment  # noqa: E402
 from cua.errors import EnvironmentError_, ModelOutputError  # noqa: E402
+from cua.testing.standin import StandIn, Turn, png_size  # noqa: E402
 
 module_loop = pytest.mark.asyncio(loop_scope="module")
 
@@ -98,6 +101,127 @@ async def test_move_and_settle(desktop):
     await desktop.move(600, 600)
     await desktop.settle()
     assert desktop.kind == "ubuntu"
+
+
+# --- wheel steps and screens of another shape (tests/pages_desktop/screen.html) -------------------
+
+SQUARE, DISC = (384, 128), (171, 128)  # the centres of the square and the disc in FITTED model space
+
+
+async def painted_screen_page(env: XDisplayEnvironment, page: vmserver.PageServer, width: int) -> None:
+    await page.await_for(lambda ev: (r := last(ev, "ready")) and abs(r["width"] - width) <= 2, timeout=30,
+                         what="the screen page")
+    wide = env.transform.screen == contract.WIDE  # else at 1x: model pixels are CSS pixels
+    await vmserver.wait_painted(env, contract.SQUARE_PAINTED if wide else (787, 300), contract.SQUARE_GREEN)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def wide(page, tmp_path_factory):
+    """A 1920x1080 Xvfb showing the screen page, under the model's 1024x768."""
+    page.clear()
+    launch = vmserver.kiosk_launch_command(contract.screen_page_url(page), contract.WIDE.width, contract.WIDE.height,
+                                           str(tmp_path_factory.mktemp("wide")))
+    async with XDisplayEnvironment(MODEL, screen=contract.WIDE, launch=launch) as env:
+        await painted_screen_page(env, page, contract.WIDE.width)
+        yield env
+
+
+@module_loop
+async def test_a_wide_screen_is_fitted_not_squashed(wide, events):
+    assert wide.transform.screen == contract.WIDE
+    await contract.wide_screen_is_fitted_not_squashed(wide, events)
+
+
+@module_loop
+async def test_scrolls_land_where_asked_on_a_wide_screen(wide, events):
+    await contract.scroll_lands_where_asked(wide, events, css_per_model=1920 / 1024)
+
+
+@module_loop
+async def test_scrolls_land_where_asked(page, tmp_path):
+    # The issue's case: Chromium on X scrolls 120 px a notch, and 800 px used to become 960.
+    # 400, not 300: at 120 px a notch, 300 px is 2.5 notches, 20 % off either way (see README).
+    page.clear()
+    launch = vmserver.kiosk_launch_command(contract.screen_page_url(page), MODEL.width, MODEL.height,
+                                           str(tmp_path))
+    async with XDisplayEnvironment(MODEL, launch=launch) as env:
+        await painted_screen_page(env, page, MODEL.width)
+        await contract.scroll_lands_where_asked(env, page, css_per_model=1, asked=(800, 400, 1500))
+
+
+def _cua_on_display(x_display: str, page: vmserver.PageServer, out: Path, *extra: str,
+                    turns: list[Turn]) -> tuple[cli_helpers.Finished, StandIn]:
+    server = StandIn(turns, api_key="sk-test")
+    with server:
+        proc = cli_helpers.start_cua(
+            ["run", "--task", "click the square and scroll", "--env", "ubuntu", "--x-display", x_display,
+             "--display", "1024x768", "--model", "computer-use-preview", "--base-url", server.base_url,
+             "--json", "--out", str(out), *extra],
+            cli_helpers.clean_env(OPENAI_API_KEY="sk-test"), out)
+        done = cli_helpers.finish(proc)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done, server
+
+
+@module_loop
+async def test_cua_run_on_a_wide_display_declares_the_fitted_size_and_takes_a_wheel_step(page, tmp_path):
+    """``cua run`` on a 1920x1080 display under --display 1024x768, with --wheel-step 240: the model
+    is told 1024x576 and sees it, its click lands, and 800 px are 6 notches (the default 120 would
+    send 13); ``cua replay --wheel-step`` does the same again."""
+    xvfb = vmserver.Xvfb(contract.WIDE.width, contract.WIDE.height)
+    kiosk = vmserver.Kiosk(xvfb.display, contract.WIDE.width, contract.WIDE.height)
+    try:
+        watcher = XDisplayEnvironment(MODEL, x_display=xvfb.display)
+        async with watcher:
+            page.clear()
+            kiosk.open(contract.screen_page_url(page))
+            await painted_screen_page(watcher, page, contract.WIDE.width)
+            page.clear()
+            turns = [Turn.call({"type": "click", "x": SQUARE[0], "y": SQUARE[1], "button": "left"}),
+                     Turn.call({"type": "scroll", "x": DISC[0], "y": DISC[1], "scroll_x": 0, "scroll_y": 800}),
+                     Turn.message("done")]
+            done, server = await asyncio.to_thread(
+                _cua_on_display, xvfb.display, page, tmp_path, "--wheel-step", "240", turns=turns)
+            assert done.code == 0, done.stderr
+            assert server.rejections == []
+            assert server.requests[0]["tools"][0] == {"type": "computer_use_preview", "display_width": 1024,
+                                                      "display_height": 576, "environment": "ubuntu"}
+            assert {png_size(png) for png in server.screenshots} == {(1024, 576)}
+            click = await page.await_for(lambda ev: last(ev, "click"), what="the model's click")
+            assert click["target"] == "square"
+            scrolled = await page.await_for(lambda ev: last(ev, "scrolled"), what="the model's scroll")
+            assert scrolled["y"] == 6 * 120  # 800 model px = 1500 screen px = 6.25 steps of 240
+            run_dir = Path(done.json()["run_dir"])
+            meta = json.loads((run_dir / "run.json").read_text())
+            assert (meta["display"], meta["settings"]["wheel_step"]) == ("1024x576", 240)
+            assert {Image.open(shot).size for shot in (run_dir / "screens").glob("*.png")} == {(1024, 576)}
+
+            page.clear()
+            kiosk.open(contract.screen_page_url(page))
+            await painted_screen_page(watcher, page, contract.WIDE.width)
+            page.clear()
+            proc = cli_helpers.start_cua(
+                ["replay", str(run_dir), "--x-display", xvfb.display, "--wheel-step", "480", "--json",
+                 "--out", str(tmp_path)], cli_helpers.clean_env(), tmp_path)
+            replayed = await asyncio.to_thread(cli_helpers.finish, proc)
+            assert replayed.code == 0, replayed.stderr
+            assert (replayed.json()["status"], replayed.json()["healed"]) == ("completed", 0)
+            assert (await page.await_for(lambda ev: last(ev, "click"), what="the replayed click"))["target"] == "square"
+            scrolled = await page.await_for(lambda ev: last(ev, "scrolled"), what="the replayed scroll")
+            assert scrolled["y"] == 3 * 120  # 1500 screen px = 3.1 steps of 480
+    finally:
+        kiosk.close()
+        xvfb.stop()
+
+
+def test_wheel_step_is_refused_where_it_means_nothing(tmp_path):
+    env = cli_helpers.clean_env(OPENAI_API_KEY="sk-test")
+    done = cli_helpers.finish(cli_helpers.start_cua(
+        ["run", "--task", "x", "--wheel-step", "120", "--base-url", "http://127.0.0.1:9"], env, tmp_path))
+    assert done.code == 2 and "--wheel-step is for a desktop" in done.stderr, done.stderr
+    done = cli_helpers.finish(cli_helpers.start_cua(
+        ["run", "--task", "x", "--env", "ubuntu", "--wheel-step", "0"], env, tmp_path))
+    assert done.code == 2 and "--wheel-step" in done.stderr and "Traceback" not in done.stderr
 
 
 # --- other set-ups ------------------------------------------------------------------------------
@@ -220,6 +344,7 @@ def test_keysym_table():
         chord_keysyms(["HYPER"])
 
 
-def test_wheel_clicks():
-    assert [wheel_clicks(p) for p in (0, 1, 49, 100, 300, -300, -40, 10_000)] == [
-        0, 1, 1, 1, 3, -3, -1, 25]
+def test_wheel_steps_round_to_the_nearest_notch():
+    assert [wheel_steps(p, 120) for p in (0, 1, 59, 179, 180, 300, -300, 800, -40, 10_000)] == [
+        0, 1, 1, 1, 2, 3, -3, 7, -1, 50]  # 10 000 px: capped at 6000 px worth
+    assert [wheel_steps(p, 60) for p in (300, 800)] == [5, 13]

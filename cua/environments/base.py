@@ -34,7 +34,12 @@ DEFAULT_WAIT_MS = 1000
 
 
 class Environment(ABC):
-    """An async context manager: ``async with env: ...`` starts and always stops it."""
+    """An async context manager: ``async with env: ...`` starts and always stops it.
+
+    ``display`` is the size the model sees screenshots at and points in. A desktop whose screen
+    has another shape than the size asked for sets it in ``start()`` to the same-shape size that
+    fits in it, so the loop reads it (for the tool it declares, bounds checks) once started.
+    """
 
     kind: EnvKind
     display: Size

@@ -42,6 +42,7 @@ def make_environment(
             api_key=vm_api_key,
             vm_name=settings.vm_name,
             wait_ms=settings.wait_ms,
+            wheel_step=settings.wheel_step,
         )
     if settings.env in ("ubuntu", "linux"):
         from .xvfb import XDisplayEnvironment
@@ -52,6 +53,7 @@ def make_environment(
             launch=settings.launch,
             kind=settings.env,
             wait_ms=settings.wait_ms,
+            wheel_step=settings.wheel_step,
         )
     raise EnvironmentError_(
         f"--env {settings.env} drives a remote VM: give its computer-server URL with --vm-url "
@@ -62,6 +64,8 @@ def make_environment(
 _X = "a local X display (--env ubuntu or linux)"
 _VM = "a VM (--env mac, windows, linux or ubuntu with --vm-url)"
 _BROWSER = "the browser (--env browser)"
+_DESKTOP = "a desktop (a local X display or a VM)"
+_PLACES = {_DESKTOP: (_X, _VM)}  # purposes that more than one environment serves
 
 
 def _refuse_options_of_other_environments(settings: RunSettings) -> None:
@@ -73,10 +77,12 @@ def _refuse_options_of_other_environments(settings: RunSettings) -> None:
         "--cdp-url": (settings.cdp_url, _BROWSER), "--ws-endpoint": (settings.ws_endpoint, _BROWSER),
         "--headed": (settings.headed, _BROWSER), "--allow-domain": (settings.allow_domains, _BROWSER),
         "--block-domain": (settings.block_domains, _BROWSER),
+        # The browser scrolls by pixels itself; only the desktops turn pixels into wheel notches.
+        "--wheel-step": (settings.wheel_step, _DESKTOP),
     }
     here = _BROWSER if settings.env == "browser" else _VM if settings.vm_url else _X
     misplaced = [f"{flag} is for {purpose}" for flag, (value, purpose) in options.items()
-                 if value and purpose != here]
+                 if value and here not in _PLACES.get(purpose, (purpose,))]
     if misplaced:
         raise ConfigError(f"{'; '.join(misplaced)}; this run's environment is {_describe(settings)}")
 

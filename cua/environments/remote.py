@@ -29,15 +29,7 @@ from typing import Any, Literal
 
 import httpx
 
-from ..actions import (
-    MAX_WHEEL_CLICKS,
-    MODIFIERS,
-    PIXELS_PER_WHEEL_CLICK,
-    ScreenTransform,
-    Size,
-    normalize_key,
-    wheel_clicks,
-)
+from ..actions import MODIFIERS, ScreenTransform, Size, normalize_key, wheel_steps
 from ..errors import ConfigError, CuaError, EnvironmentError_, ModelOutputError
 from .base import DEFAULT_WAIT_MS, Environment, stable_frame
 
@@ -77,8 +69,10 @@ MAC_OVERRIDES = {"Meta": "command"}
 # Characters pyautogui can press as keys: printable ASCII (it adds Shift for "A", "?", ...).
 PYAUTOGUI_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F))
 
-# The wheel: pynput sends one wheel notch per unit on Linux and Windows, 10 px per unit on macOS.
-PIXELS_PER_WHEEL_UNIT = {"mac": 10, "windows": 100, "linux": 100, "ubuntu": 100}
+# Screen pixels one unit of the server's scroll moves a page. pynput sends one wheel notch per unit
+# on Linux (X buttons 4-7: Chromium scrolls 120 px, measured) and Windows (one WHEEL_DELTA:
+# Chromium's 100 px, not measured here), and 10 pixels per unit on macOS (a pixel-unit event).
+WHEEL_STEP_PX = {"mac": 10, "windows": 100, "linux": 120, "ubuntu": 120}
 
 # Commands that only read; safe to resend after a dropped connection.
 _IDEMPOTENT = frozenset({"screenshot", "get_screen_size", "get_cursor_position", "version"})
@@ -87,10 +81,12 @@ _IDEMPOTENT = frozenset({"screenshot", "get_screen_size", "get_cursor_position",
 class RemoteEnvironment(Environment):
     """A VM's desktop behind a cua computer server at ``vm_url`` (e.g. ``http://127.0.0.1:8000``).
 
-    ``display`` is the size the model sees; the VM's real screen size is read on ``start()`` and
-    one ``ScreenTransform`` maps between the two (a 2× Retina VM gets half-size screenshots and
-    doubled coordinates). ``api_key`` / ``vm_name`` are sent as ``X-API-Key`` /
-    ``X-Container-Name`` (cloud VMs require them).
+    ``display`` is the size the model sees at most; the VM's real screen size is read on
+    ``start()`` and one ``ScreenTransform`` maps between the two (a 2× Retina VM gets half-size
+    screenshots and doubled coordinates; a screen of another shape is shown at the same-shape size
+    that fits, and ``display`` becomes that size). ``wheel_step`` is how many screen pixels one
+    scroll unit moves (default ``WHEEL_STEP_PX`` of the kind). ``api_key`` / ``vm_name`` are sent
+    as ``X-API-Key`` / ``X-Container-Name`` (cloud VMs require them).
     """
 
     def __init__(
@@ -108,16 +104,21 @@ class RemoteEnvironment(Environment):
         wait_ms: int = DEFAULT_WAIT_MS,
         settle_timeout: float = 3.0,
         settle_interval: float = 0.1,
+        wheel_step: int | None = None,
     ) -> None:
-        if kind not in PIXELS_PER_WHEEL_UNIT:
+        if kind not in WHEEL_STEP_PX:
             raise ConfigError(f"VM kind must be one of mac, windows, linux, ubuntu; got {kind!r}")
         if not vm_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"VM URL must start with http:// or https:// (e.g. http://127.0.0.1:8000), got {vm_url!r}"
             )
+        if wheel_step is not None and wheel_step <= 0:
+            raise ConfigError(f"wheel step must be a positive number of pixels, got {wheel_step}")
         self.kind = kind
         self.vm_url = vm_url.rstrip("/")
         self.display = display
+        self.requested_display = display
+        self.wheel_step = wheel_step or WHEEL_STEP_PX[kind]
         self.wait_ms = wait_ms
         self.retries = max(1, retries)
         self.backoff = backoff
@@ -159,7 +160,8 @@ class RemoteEnvironment(Environment):
                 raise EnvironmentError_(
                     f"computer server at {self.vm_url} sent no usable screen size: {size!r}"
                 ) from None
-            self._transform = ScreenTransform(model=self.display, screen=screen)
+            self._transform = ScreenTransform.fitted(self.requested_display, screen)
+            self.display = self._transform.model
         except BaseException:
             await self.stop()
             raise
@@ -343,10 +345,8 @@ class RemoteEnvironment(Environment):
     async def scroll(
         self, x: int, y: int, scroll_x: int, scroll_y: int, keys: list[str] | None = None
     ) -> None:
-        per_unit = PIXELS_PER_WHEEL_UNIT[self.kind]
-        cap = MAX_WHEEL_CLICKS * PIXELS_PER_WHEEL_CLICK // per_unit  # the same ~2500 px ceiling everywhere
-        dx = wheel_clicks(scroll_x, pixels_per_click=per_unit, cap=cap)
-        dy = wheel_clicks(scroll_y, pixels_per_click=per_unit, cap=cap)
+        pixels_x, pixels_y = self.transform.distance_to_screen(scroll_x, scroll_y)
+        dx, dy = wheel_steps(pixels_x, self.wheel_step), wheel_steps(pixels_y, self.wheel_step)
         # The server's scroll(x, y) is pynput's: y > 0 scrolls up, x > 0 scrolls right.
         await self._with_keys(keys, ("move_cursor", self._xy(x, y)), ("scroll", {"x": dx, "y": -dy}))
 

@@ -21,13 +21,16 @@ import tempfile
 import time
 from typing import IO, Literal
 
-from ..actions import ScreenTransform, Size, wheel_clicks
+from ..actions import ScreenTransform, Size, wheel_steps
 from ..errors import EnvironmentError_
 from .base import DEFAULT_WAIT_MS, Environment, stable_frame
 from .keys_x11 import chord_keysyms
 
 # X pointer buttons: 4-7 are the wheel (up, down, left, right), 8/9 the side buttons.
 X_BUTTONS = {"left": 1, "wheel": 2, "middle": 2, "right": 3, "back": 8, "forward": 9}
+# Screen pixels one wheel notch (one click of buttons 4-7) scrolls: Chromium's 120 on X (GTK
+# applications scroll less; see the README on measuring it).
+X_WHEEL_STEP = 120
 
 def _need(program: str) -> str:
     path = shutil.which(program)
@@ -169,10 +172,13 @@ class _Keymap:
 class XDisplayEnvironment(Environment):
     """A Linux desktop on an X display.
 
-    ``display`` is the size the model sees. Without ``x_display`` an Xvfb of ``screen`` size
-    (default: ``display``) is started on a free display number; with ``x_display=":5"`` an existing
-    display is used as it is and left running. ``launch`` is a shell command started inside the
-    display (e.g. a kiosk browser); ``start()`` returns once its first frame has settled.
+    ``display`` is the size the model sees at most: a screen of another shape is shown at the
+    same-shape size that fits in it (``display`` is that size once started). Without
+    ``x_display`` an Xvfb of ``screen`` size (default: ``display``) is started on a free display
+    number; with ``x_display=":5"`` an existing display is used as it is and left running.
+    ``launch`` is a shell command started inside the display (e.g. a kiosk browser); ``start()``
+    returns once its first frame has settled. ``wheel_step`` is how many screen pixels one wheel
+    notch scrolls the application (default ``X_WHEEL_STEP``).
     """
 
     def __init__(
@@ -184,6 +190,7 @@ class XDisplayEnvironment(Environment):
         kind: Literal["ubuntu", "linux"] = "ubuntu",
         wait_ms: int = DEFAULT_WAIT_MS,
         screen: Size | None = None,
+        wheel_step: int | None = None,
         type_delay_ms: int = 12,
         drag_step_ms: int = 30,
         start_timeout: float = 10.0,
@@ -194,8 +201,12 @@ class XDisplayEnvironment(Environment):
             raise ValueError(f"kind must be 'ubuntu' or 'linux', got {kind!r}")
         if x_display is not None and screen is not None:
             raise ValueError("screen sets the size of our own Xvfb; an attached display has its own")
+        if wheel_step is not None and wheel_step <= 0:
+            raise ValueError(f"wheel_step must be a positive number of pixels, got {wheel_step}")
         self.kind = kind
         self.display = display
+        self.requested_display = display
+        self.wheel_step = wheel_step or X_WHEEL_STEP
         self.wait_ms = wait_ms
         self.x_display = x_display
         self.launch = launch
@@ -236,7 +247,8 @@ class XDisplayEnvironment(Environment):
             if not self._attached:
                 self.x_display = await self._start_xvfb()
             size = await self._wait_for_display()
-            self._transform = ScreenTransform(model=self.display, screen=size)
+            self._transform = ScreenTransform.fitted(self.requested_display, size)
+            self.display = self._transform.model
             if self.launch:
                 await self._start_launch()
         except BaseException:
@@ -443,8 +455,9 @@ class XDisplayEnvironment(Environment):
         self, x: int, y: int, scroll_x: int, scroll_y: int, keys: list[str] | None = None
     ) -> None:
         steps = self._point(x, y)
-        for clicks, (negative, positive) in ((wheel_clicks(scroll_y), (4, 5)),
-                                             (wheel_clicks(scroll_x), (6, 7))):
+        dx, dy = self.transform.distance_to_screen(scroll_x, scroll_y)
+        for clicks, (negative, positive) in ((wheel_steps(dy, self.wheel_step), (4, 5)),
+                                             (wheel_steps(dx, self.wheel_step), (6, 7))):
             if clicks:
                 button = positive if clicks > 0 else negative
                 steps += ["click", "--repeat", str(abs(clicks)), "--delay", "10", str(button)]

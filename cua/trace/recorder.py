@@ -24,7 +24,9 @@ completed | failed | max_steps | timeout | safety_denied | error | interrupted |
 ``duration_s``, ``steps``, ``usage`` {input_tokens, output_tokens, reasoning_tokens, total_tokens},
 ``cost`` (USD or null), ``final_text``, ``final_url``, ``error``, ``reason``, ``checks``
 [{name, ok, detail, expected_screen?, actual_screen?}], ``healed``, ``diverged_at``,
-``initial_screen``, ``final_screen``; a replay adds ``source_run``; a scenario run ``scenario``.
+``initial_screen``, ``final_screen``, ``display`` (the size the model saw: for a screen of another
+shape than ``settings.display``, the part of it that shape fills); a replay adds ``source_run``; a
+scenario run ``scenario``.
 
 A steps.jsonl line (one model turn; replays write the same shape with ``replay`` fields)::
 

@@ -308,7 +308,7 @@ class _Report:
         tool = s.get("tool_format") or s.get("tool") or "—"
         facts = [
             ("Model", f'{_e(s.get("model") or "—")} <span class="muted">· {_e(tool)} tool</span>'),
-            ("Environment", f'{_e(s.get("env") or "—")} <span class="muted">· {_e(s.get("display") or "—")}</span>'),
+            ("Environment", f'{_e(s.get("env") or "—")} <span class="muted">· {_e(m.get("display") or s.get("display") or "—")}</span>'),
             ("Started", _e(_when(m.get("started_at")))),
             ("Duration", _e(_duration(m.get("duration_s"))) if status != "running" else "—"),
             ("Steps", _e(_count(m.get("steps", len(self.steps))))),
