@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stateless", action="store_true", default=None, help="store:false; replay history every turn")
     run.add_argument("--allow-domain", action="append", metavar="D", help="only these domains (repeatable)")
     run.add_argument("--block-domain", action="append", metavar="D", help="never these domains (repeatable)")
+    run.add_argument("--allow-scheme", action="append", metavar="SCHEME",
+                     help="let goto open this scheme too, e.g. file or data (repeatable)")
     run.add_argument("--cdp-url", help="attach to a browser's CDP endpoint")
     run.add_argument("--ws-endpoint", help="connect to a Playwright browser server")
     run.add_argument("--headed", action="store_true", default=None, help="show the browser window")
@@ -148,6 +150,8 @@ def settings_from_args(args: argparse.Namespace, base: dict[str, Any] | None = N
         data["allow_domains"] = args.allow_domain
     if args.block_domain:
         data["block_domains"] = args.block_domain
+    if args.allow_scheme:
+        data["allow_schemes"] = args.allow_scheme
     try:
         return RunSettings(**data)
     except ValidationError as exc:

@@ -29,6 +29,7 @@ def make_environment(
             ws_endpoint=settings.ws_endpoint,
             allow_domains=list(settings.allow_domains),
             block_domains=list(settings.block_domains),
+            allow_schemes=list(settings.allow_schemes),
             wait_ms=settings.wait_ms,
             on_event=on_event,
         )
@@ -72,7 +73,7 @@ def _refuse_options_of_other_environments(settings: RunSettings) -> None:
         "--vm-url": (settings.vm_url, _VM), "--vm-name": (settings.vm_name, _VM),
         "--cdp-url": (settings.cdp_url, _BROWSER), "--ws-endpoint": (settings.ws_endpoint, _BROWSER),
         "--headed": (settings.headed, _BROWSER), "--allow-domain": (settings.allow_domains, _BROWSER),
-        "--block-domain": (settings.block_domains, _BROWSER),
+        "--block-domain": (settings.block_domains, _BROWSER), "--allow-scheme": (settings.allow_schemes, _BROWSER),
     }
     here = _BROWSER if settings.env == "browser" else _VM if settings.vm_url else _X
     misplaced = [f"{flag} is for {purpose}" for flag, (value, purpose) in options.items()
