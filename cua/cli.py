@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stateless", action="store_true", default=None, help="store:false; replay history every turn")
     run.add_argument("--allow-domain", action="append", metavar="D", help="only these domains (repeatable)")
     run.add_argument("--block-domain", action="append", metavar="D", help="never these domains (repeatable)")
+    run.add_argument("--allow-scheme", action="append", metavar="SCHEME",
+                     help="let goto open this scheme too, e.g. file or data (repeatable)")
     run.add_argument("--cdp-url", help="attach to a browser's CDP endpoint")
     run.add_argument("--ws-endpoint", help="connect to a Playwright browser server")
     run.add_argument("--headed", action="store_true", default=None, help="show the browser window")
@@ -142,7 +144,8 @@ SETTING_FLAGS = (
 )
 
 
-LIST_FLAGS = {"allow_domain": "allow_domains", "block_domain": "block_domains", "safety_allow": "safety_allow"}
+LIST_FLAGS = {"allow_domain": "allow_domains", "block_domain": "block_domains", "safety_allow": "safety_allow",
+              "allow_scheme": "allow_schemes"}
 
 
 def given_flags(args: argparse.Namespace) -> dict[str, Any]:

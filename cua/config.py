@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,6 +46,7 @@ class RunSettings(BaseModel):
     device_scale_factor: float = 1.0
     allow_domains: list[str] = Field(default_factory=list)
     block_domains: list[str] = Field(default_factory=list)
+    allow_schemes: list[str] = Field(default_factory=list)  # goto's, besides http(s) and about:blank
     cdp_url: str | None = None
     ws_endpoint: str | None = None
     # Desktop and VMs
@@ -60,6 +62,15 @@ class RunSettings(BaseModel):
     @classmethod
     def _display(cls, value: str) -> str:
         return str(Size.parse(value))
+
+    @field_validator("allow_schemes")
+    @classmethod
+    def _schemes(cls, value: list[str]) -> list[str]:
+        schemes = [scheme.strip().lower().removesuffix(":") for scheme in value]
+        for scheme in schemes:
+            if not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
+                raise ValueError(f"{scheme!r} is not a URL scheme (such as file or data)")
+        return schemes
 
     @property
     def size(self) -> Size:

@@ -152,6 +152,9 @@ class Scenario(_Strict):
     start_url: str | None = None
     allow_domains: list[str] = Field(default_factory=list)
     block_domains: list[str] = Field(default_factory=list)
+    allow_schemes: list[str] = Field(
+        default_factory=list, description="schemes goto may open besides http, https and about:blank"
+    )
     variables: dict[str, Variable] = Field(default_factory=dict)
     model: ModelSpec | str = Field(default_factory=ModelSpec)
     limits: Limits = Field(default_factory=Limits)
@@ -253,6 +256,7 @@ class Scenario(_Strict):
             "start_url": self.start_url,
             "allow_domains": self.allow_domains,
             "block_domains": self.block_domains,
+            "allow_schemes": self.allow_schemes,
             "model": model.name,
             "tool": model.tool,
             "reasoning_summary": model.reasoning,

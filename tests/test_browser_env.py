@@ -528,16 +528,23 @@ async def test_domain_policy_rules() -> None:
         assert policy.blocked_reason(url) is None
     assert not DomainPolicy()
     assert DomainPolicy(block=["x.com"]).blocked_reason("https://y.com") is None
-    # Handed to Chromium: blocks first (blocking wins), then allows, then everything else blocked.
-    assert DomainPolicy(allow=["example.com", "[::1]:8000"], block=["ads.example.com"]).chromium_patterns() == [
+    # Handed to Chromium: blocks first (blocking wins), then allows, then everything else blocked;
+    # Chromium's canonical URL keeps a trailing dot and writes an IPv4-mapped address in hex.
+    assert DomainPolicy(allow=["example.com", "[::1]:8000", "127.1"], block=["ads.example.com"]).chromium_patterns() == [
         {"urlPattern": "*://ads.example.com:*/*", "block": True},
         {"urlPattern": "*://*.ads.example.com:*/*", "block": True},
+        {"urlPattern": "*://ads.example.com.:*/*", "block": True},
+        {"urlPattern": "*://*.ads.example.com.:*/*", "block": True},
         {"urlPattern": "*://example.com:*/*", "block": False},
         {"urlPattern": "*://*.example.com:*/*", "block": False},
+        {"urlPattern": "*://example.com.:*/*", "block": False},
+        {"urlPattern": "*://*.example.com.:*/*", "block": False},
         {"urlPattern": "*://[\\:\\:1]:*/*", "block": False},
+        {"urlPattern": "*://127.0.0.1:*/*", "block": False},
+        {"urlPattern": "*://[\\:\\:ffff\\:7f00\\:1]:*/*", "block": False},
         {"urlPattern": "*://*:*/*", "block": True},
     ]
-    assert DomainPolicy(block=["x.com"]).chromium_patterns()[-1] == {"urlPattern": "*://*.x.com:*/*", "block": True}
+    assert DomainPolicy(block=["x.com"]).chromium_patterns()[-1] == {"urlPattern": "*://*.x.com.:*/*", "block": True}
 
 
 # Add an image to the document; "loaded" or "refused".

@@ -19,12 +19,12 @@ import shutil
 from contextlib import asynccontextmanager
 from html import escape as html_escape
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from ..actions import ScreenTransform, Size
 from ..errors import EnvironmentError_, ModelOutputError
 from .base import DEFAULT_WAIT_MS, Environment
-from .domain_policy import DomainPolicy
+from .domain_policy import WEB_SCHEMES, DomainPolicy, refused_scheme, with_scheme
 from .keys_browser import chord_keys, is_text_only
 
 if TYPE_CHECKING:
@@ -235,6 +235,7 @@ class BrowserEnvironment(Environment):
         ws_endpoint: str | None = None,
         allow_domains: Iterable[str] = (),
         block_domains: Iterable[str] = (),
+        allow_schemes: Iterable[str] = (),
         wait_ms: int = DEFAULT_WAIT_MS,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
         launch_args: Iterable[str] = (),
@@ -249,6 +250,7 @@ class BrowserEnvironment(Environment):
         self.cdp_url = cdp_url
         self.ws_endpoint = ws_endpoint
         self.policy = DomainPolicy(allow_domains, block_domains)
+        self.allow_schemes = tuple(allow_schemes)  # besides http(s), for goto (a model's navigation)
         self.wait_ms = wait_ms
         self.on_event = on_event
         self.launch_args = tuple(launch_args)
@@ -304,8 +306,8 @@ class BrowserEnvironment(Environment):
                 await self._context.tracing.start(screenshots=True, snapshots=True, sources=False)
             page = await self._context.new_page()
             self._on_page(page)
-            if self.start_url:
-                await self.goto(self.start_url)
+            if self.start_url:  # the user's, not the model's: any scheme
+                await self._open(with_scheme(self.start_url))
         except BaseException as exc:
             await self.stop()
             if isinstance(exc, EnvironmentError_):
@@ -580,10 +582,12 @@ class BrowserEnvironment(Environment):
             await route.continue_()  # let the browser meet (and show) the network error itself
             return
         location = response.headers.get("location")
-        if not (300 <= response.status < 400 and location):
+        target = urljoin(request.url, location or "")
+        if not (300 <= response.status < 400 and location) or urlsplit(target).scheme not in WEB_SCHEMES:
+            # Not a redirect, or one to file:, javascript: … which Chromium refuses itself
+            # (ERR_UNSAFE_REDIRECT) and the stub below would open.
             await route.fulfill(response=response)
             return
-        target = urljoin(request.url, location)
         reason = self.policy.blocked_reason(target)
         if reason:
             await self._block(route, target, reason, redirected_from=request.url)
@@ -740,11 +744,25 @@ class BrowserEnvironment(Environment):
         return self.page.url if self._pages else None
 
     async def goto(self, url: str) -> None:
-        """Open ``url`` in the current tab (``example.com`` means ``https://example.com``)."""
+        """Open ``url`` in the current tab (``example.com`` means ``https://example.com``).
+
+        The model's way to navigate, so only web pages and about:blank: a local file, the
+        browser's own pages (chrome:, devtools:) or a document the model writes itself
+        (javascript:, data:) open only when the user allowed that scheme."""
+        url = with_scheme(url)
+        scheme = refused_scheme(url, self.allow_schemes)
+        if scheme:
+            reason = f"the {scheme}: scheme is not allowed"
+            self._emit("blocked", {"url": url, "reason": reason, "resource_type": "document"})
+            raise EnvironmentError_(
+                f"goto refused {url}: {reason}; goto opens http and https pages and about:blank "
+                f"(the user can allow it with --allow-scheme {scheme})"
+            )
+        await self._open(url)
+
+    async def _open(self, url: str) -> None:
         from playwright.async_api import Error as PlaywrightError
 
-        if "://" not in url and not url.startswith(("about:", "data:")):
-            url = "https://" + url
         reason = self.policy.blocked_reason(url)
         if reason:
             self._emit("blocked", {"url": url, "reason": reason, "resource_type": "document"})

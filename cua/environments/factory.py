@@ -29,6 +29,7 @@ def make_environment(
             ws_endpoint=settings.ws_endpoint,
             allow_domains=list(settings.allow_domains),
             block_domains=list(settings.block_domains),
+            allow_schemes=list(settings.allow_schemes),
             wait_ms=settings.wait_ms,
             on_event=on_event,
         )
@@ -76,7 +77,7 @@ def _refuse_options_of_other_environments(settings: RunSettings) -> None:
         "--vm-url": (settings.vm_url, _VM), "--vm-name": (settings.vm_name, _VM),
         "--cdp-url": (settings.cdp_url, _BROWSER), "--ws-endpoint": (settings.ws_endpoint, _BROWSER),
         "--headed": (settings.headed, _BROWSER), "--allow-domain": (settings.allow_domains, _BROWSER),
-        "--block-domain": (settings.block_domains, _BROWSER),
+        "--block-domain": (settings.block_domains, _BROWSER), "--allow-scheme": (settings.allow_schemes, _BROWSER),
         # The browser scrolls by pixels itself; only the desktops turn pixels into wheel notches.
         "--wheel-step": (settings.wheel_step, _DESKTOP),
     }
