@@ -335,11 +335,15 @@ async def test_cancelling_a_run_raises_and_keeps_an_interrupted_run_folder(
             assert isinstance(caught.value, RunCancelled)
         else:
             with pytest.raises(TimeoutError):
-                await asyncio.wait_for(run, 6)
+                await asyncio.wait_for(run, 8)
     (run_dir,) = (tmp_path / "runs").iterdir()
     meta, steps = run_folder(run_dir)
     assert (meta["status"], meta["exit_code"]) == ("interrupted", 130)
-    assert len(steps) == 1 and (run_dir / "report.html").exists()
+    if how == "cancel":  # it came while the model thought about step 2: step 1 is recorded
+        assert len(steps) == 1
+    else:  # wait_for's deadline may come before the second request on a slow machine
+        assert len(steps) <= 1
+    assert (run_dir / "report.html").exists()
     assert chromium_below_us() == [], "the browser was stopped"
 
 
@@ -359,3 +363,66 @@ async def test_a_timeout_inside_the_run_is_an_error_not_the_runs_timeout(
     assert "timed out" in result.error and "gave up" in result.error
     meta, _ = run_folder(result.run_dir)
     assert meta["status"] == "error"
+
+
+class FailingMidDragServer:
+    """A loopback computer-server (same /status and /cmd protocol as the real one) that fails the
+    first cursor move of a drag and records every command, to see what is released after."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.commands: list[tuple[str, dict[str, Any]]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self, body: dict[str, Any], stream: bool = True) -> None:
+                data = (f"data: {json.dumps(body)}\n\n" if stream else json.dumps(body)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream" if stream else "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._answer({"status": "ok", "os_type": "linux"}, stream=False)
+
+            def do_POST(self) -> None:
+                cmd = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.commands.append((cmd["command"], cmd.get("params") or {}))
+                if cmd["command"] == "get_screen_size":
+                    self._answer({"success": True, "size": {"width": 800, "height": 600}})
+                elif cmd["command"] == "move_cursor" and any(c == "mouse_down" for c, _ in outer.commands):
+                    self._answer({"success": False, "error": "the pointer device went away"})
+                else:
+                    self._answer({"success": True})
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_a_drag_that_fails_on_a_vm_releases_its_button_and_keys() -> None:
+    from cua.actions import Size
+    from cua.environments.remote import RemoteEnvironment
+    from cua.errors import EnvironmentError_
+
+    server = FailingMidDragServer()
+    try:
+        async with RemoteEnvironment(vm_url=server.url, kind="linux", display=Size(800, 600)) as vm:
+            with pytest.raises(EnvironmentError_, match="pointer device went away"):
+                await vm.drag([(10, 10), (200, 200)], keys=["shift"])
+    finally:
+        server.close()
+    names = [c for c, _ in server.commands]
+    down = names.index("mouse_down")
+    assert names[down:] == ["mouse_down", "move_cursor", "mouse_up", "key_up"], names
+    assert server.commands[-2][1].get("button") == "left" and server.commands[-1][1] == {"key": "shift"}
