@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from cua.testing.standin import INCLUDABLE, REASONS, TOOL_TYPES, ScriptError, StandIn, Turn, png_size
+from cua.testing.standin.contract import INPUT_ITEM_TYPES
 
 KEY = "sk-test"
 GA = "gpt-5.4"
@@ -36,6 +37,13 @@ CLICK = {"type": "click", "x": 10, "y": 20, "button": "left"}
 def png(width: int = 64, height: int = 48, color: str = "white") -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height), color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def encoded(fmt: str, width: int = 64, height: int = 48, color: str = "white") -> bytes:
+    """A real image file in ``fmt`` (JPEG, WEBP, GIF, PNG), made by Pillow."""
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, format=fmt)
     return out.getvalue()
 
 
@@ -485,8 +493,10 @@ REQUEST_RULES = [
      "Invalid value: 'teleport'. Supported values are: " + ", ".join(f"'{v}'" for v in TOOL_TYPES[:-1])
      + f", and '{TOOL_TYPES[-1]}'."),
     ("unknown input item type", ga_request(input=[{"type": "screenshot"}]), "invalid_value",
-     "Invalid value: 'screenshot'. Supported values are: 'message', 'reasoning', 'computer_call', "
-     "'computer_call_output', 'function_call', and 'function_call_output'."),
+     REASONS["invalid_value"].message(value="screenshot", supported=", ".join(
+         f"'{v}'" for v in INPUT_ITEM_TYPES[:-1]) + f", and '{INPUT_ITEM_TYPES[-1]}'")),
+    ("item type the stand-in does not play", ga_request(input=[{"type": "item_reference", "id": "msg_1"}]),
+     "unplayable_item", REASONS["unplayable_item"].message(value="item_reference")),
     ("invented reasoning item", ga_request(input=[{"type": "reasoning", "id": "rs_made_up", "summary": []}]),
      "item_not_found", REASONS["item_not_found"].message(id="rs_made_up")),
 ]
@@ -561,18 +571,28 @@ def test_chained_request_must_not_replay_items(ga_first):
 SCREENSHOT_RULES = [
     ("input_image type", {"type": "input_image", "image_url": data_url(png())}, "invalid_value",
      "Invalid value: 'input_image'. Supported values are: 'computer_screenshot'."),
-    ("jpeg data url", {"type": "computer_screenshot", "image_url": data_url(png(), "image/jpeg")},
-     "screenshot_not_data_url", "Invalid 'input[0].output.image_url': expected a base64 data URL of a PNG "
-     "image ('data:image/png;base64,...')."),
-    ("http url", {"type": "computer_screenshot", "image_url": "https://example.com/a.png"},
-     "screenshot_not_data_url", "Invalid 'input[0].output.image_url': expected a base64 data URL of a PNG "
-     "image ('data:image/png;base64,...')."),
+    ("png bytes named jpeg", {"type": "computer_screenshot", "image_url": data_url(png(), "image/jpeg")},
+     "image_not_decodable", "Invalid 'input[0].output.image_url': the data URL does not decode to a valid "
+     "JPEG image."),
+    ("bmp data url", {"type": "computer_screenshot", "image_url": data_url(png(), "image/bmp")},
+     "image_not_data_url", "Invalid 'input[0].output.image_url': expected a URL or a base64 data URL of a PNG, "
+     "JPEG, WebP or GIF image ('data:image/png;base64,...')."),
     ("not base64", {"type": "computer_screenshot", "image_url": "data:image/png;base64,@@@"},
-     "screenshot_not_png", "Invalid 'input[0].output.image_url': the data URL does not decode to a valid PNG image."),
+     "image_not_decodable", "Invalid 'input[0].output.image_url': the data URL does not decode to a valid PNG image."),
     ("not a png", {"type": "computer_screenshot", "image_url": data_url(b"GIF89a" + bytes(64))},
-     "screenshot_not_png", "Invalid 'input[0].output.image_url': the data URL does not decode to a valid PNG image."),
+     "image_not_decodable", "Invalid 'input[0].output.image_url': the data URL does not decode to a valid PNG image."),
     ("truncated png", {"type": "computer_screenshot", "image_url": data_url(png()[:-20])},
-     "screenshot_not_png", "Invalid 'input[0].output.image_url': the data URL does not decode to a valid PNG image."),
+     "image_not_decodable", "Invalid 'input[0].output.image_url': the data URL does not decode to a valid PNG image."),
+    ("truncated jpeg", {"type": "computer_screenshot", "image_url": data_url(encoded("JPEG")[:-40], "image/jpeg")},
+     "image_not_decodable", "Invalid 'input[0].output.image_url': the data URL does not decode to a valid "
+     "JPEG image."),
+    ("truncated webp", {"type": "computer_screenshot", "image_url": data_url(encoded("WEBP")[:-10], "image/webp")},
+     "image_not_decodable", "Invalid 'input[0].output.image_url': the data URL does not decode to a valid "
+     "WEBP image."),
+    ("neither url nor file", {"type": "computer_screenshot"}, "missing_parameter",
+     "Missing required parameter: 'input[0].output.image_url'."),
+    ("unknown detail", {"type": "computer_screenshot", "image_url": data_url(png()), "detail": "ultra"},
+     "invalid_value", "Invalid value: 'ultra'. Supported values are: 'low', 'high', 'auto', and 'original'."),
 ]
 
 
