@@ -214,13 +214,15 @@ PARAMETERS: dict[str, Check] = {
     "user": string(),
     "safety_identifier": string(max_length=128),  # "a maximum length of 128 characters"
     "prompt_cache_key": string(),
-    "prompt_cache_retention": enum("in_memory", "in-memory", "24h"),  # 3.51 spells in_memory, older SDKs in-memory
+    # 3.51 spells it in_memory, older SDKs in-memory: both are taken.
+    "prompt_cache_retention": enum("in_memory", "in-memory", "24h"),
     "prompt_cache_options": obj({"mode": enum("implicit", "explicit"), "ttl": enum("30m", "12h"),
                                  "prewarm": boolean(), "comparison_response_id": string()}),
-    "service_tier": enum("auto", "default", "flex", "scale", "priority", "fast", "ultrafast"),  # service_tier.py
+    "service_tier": enum("auto", "default", "flex", "scale", "priority", "fast", "ultrafast"),  # service_tier
     "background": boolean(),
-    "conversation": either(string(), obj({"id": string()}, required=["id"])),  # response_conversation_param_param.py
-    "prompt": obj({"id": string(), "version": string(), "variables": obj()}, required=["id"]),  # response_prompt_param.py
+    # response_conversation_param_param.py, response_prompt_param.py
+    "conversation": either(string(), obj({"id": string()}, required=["id"])),
+    "prompt": obj({"id": string(), "version": string(), "variables": obj()}, required=["id"]),
     "context_management": array(obj({"type": enum("compaction"), "compact_threshold": integer()},
                                     required=["type"])),  # "Currently only 'compaction' is supported"
     "image": obj({"context_compression": enum("auto", "enabled", "disabled")}),
@@ -306,7 +308,8 @@ _PARTS: dict[str, Check] = {
     "refusal": obj({"type": string(), "refusal": string()}, required=["refusal"]),
 }
 _MESSAGE = obj({  # easy_input_message_param.py
-    "type": string(), "role": enum("user", "assistant", "system", "developer"), "content": either(string(), array(), array_form=True),
+    "type": string(), "role": enum("user", "assistant", "system", "developer"),
+    "content": either(string(), array(), array_form=True),
     "status": _STATUS, "phase": enum("commentary", "final_answer"),
 }, required=["role", "content"])
 _SAFETY_CHECK = obj({"id": string(), "code": string(), "message": string()}, required=["id"])
@@ -416,24 +419,30 @@ def check_request(body: dict[str, Any]) -> Request:
     for key, check in PARAMETERS.items():
         if body.get(key) is not None:
             check(body[key], key)
+    # stream_options: "Only set this when you set `stream: true`." The service's words are not known.
     if body.get("stream_options") is not None and body.get("stream") is not True:
-        raise Rejected("stream_options_without_stream", param="stream_options")  # "Only set this when you set stream: true"
+        raise Rejected("stream_options_without_stream", param="stream_options")
+    # previous_response_id: "Cannot be used in conjunction with `conversation`."
     if body.get("conversation") is not None and body.get("previous_response_id") is not None:
-        raise Rejected("conversation_and_previous", param="conversation")  # the conversation-state guide: one or the other
+        raise Rejected("conversation_and_previous", param="conversation")
 
     model = body["model"]
     fmt = tool_format_for(model)
     computer_tool = check_tools(model, fmt, body.get("tools") or [])
     truncation = body.get("truncation") or "disabled"
     if computer_tool is not None and computer_tool["type"] == "computer_use_preview" and truncation != "auto":
-        raise Rejected("truncation_required", param="truncation", value=truncation)  # preview guide: must be auto
+        raise Rejected("truncation_required", param="truncation", value=truncation)  # preview guide: "auto"
 
     raw = body.get("input")
-    items = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": raw}]}] if isinstance(
-        raw, str) else list(raw or [])
-    request = Request(body=body, model=model, fmt=fmt, computer_tool=computer_tool, items=items,
-                      screenshots=[], include_encrypted="reasoning.encrypted_content" in (body.get("include") or []),
-                      store=body.get("store") is not False)
+    if isinstance(raw, str):
+        items = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": raw}]}]
+    else:
+        items = list(raw or [])
+    request = Request(
+        body=body, model=model, fmt=fmt, computer_tool=computer_tool, items=items, screenshots=[],
+        include_encrypted="reasoning.encrypted_content" in (body.get("include") or []),
+        store=body.get("store") is not False,
+    )
     for n, item in enumerate(items):
         kind = item_kind(n, item)
         if kind == "message" and "id" not in item:
