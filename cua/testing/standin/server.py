@@ -1,0 +1,563 @@
+"""The stand-in's HTTP server: routes, authentication, records, injected faults and streaming."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import select
+import socket
+import struct
+import sys
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from .contract import Request, check_request
+from .conversation import Continuation, Ledger
+from .events import sse_events
+from .reasons import Rejected
+from .script import ScriptedTurn, ScriptError, Turn, TurnState, build_response, new_id
+
+SSEStyle = Literal["full", "completed_only", "done_marker"]
+IdStyle = Literal["openai", "litellm"]
+
+FAULT_KINDS = ("429", "insufficient_quota", "500", "503", "reset", "cut_stream", "slow")
+_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie", "proxy-authorization"})
+_ROUTE = re.compile(r"^(?:/openai/v1|/v1)?/responses(?:/([^/]+)(/cancel)?)?/?$")
+
+
+@dataclass
+class RequestRecord:
+    """One HTTP request the stand-in received (secrets in headers are redacted)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    request_id: str
+    status: int | None = None  # None: no answer was sent (a reset, or the client hung up)
+    fault: str | None = None
+    rule: str | None = None  # the rejection rule, when the request was rejected
+
+
+@dataclass(frozen=True)
+class Rejection:
+    rule: str
+    status: int
+    message: str
+    param: str | None
+    code: str | None
+    record: RequestRecord
+
+
+@dataclass
+class _Fault:
+    kind: str
+    remaining: int
+    opts: dict[str, Any]
+
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    standin: StandIn
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return  # a client hanging up (or being reset) is ordinary, not worth a traceback
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes: without this, Nagle's algorithm meets the
+        # client's delayed ACK and every keep-alive answer waits ~40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.standin._connections.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.standin._connections.discard(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass  # tests read ``server.records`` instead of stderr noise
+
+    def do_POST(self) -> None:
+        self.server.standin._handle(self, "POST")
+
+    def do_GET(self) -> None:
+        self.server.standin._handle(self, "GET")
+
+    def do_DELETE(self) -> None:
+        self.server.standin._handle(self, "DELETE")
+
+    def do_PUT(self) -> None:
+        self.server.standin._handle(self, "PUT")
+
+    def do_PATCH(self) -> None:
+        self.server.standin._handle(self, "PATCH")
+
+
+class StandIn:
+    """The stand-in Responses server. Use it as a (sync or async) context manager, or
+    ``start()``/``stop()`` it.
+
+    :param turns: the script: each entry a list of output item dicts, a ``Turn``, or a callable
+        ``(request_body, TurnState) -> list | Turn`` that reacts to what it received.
+    :param api_key: the key clients must send (``Authorization: Bearer …`` or ``api-key: …``);
+        ``None`` accepts any non-empty key but still requires one.
+    :param final_message: answer to requests after the script is exhausted; ``None`` (default)
+        makes that a 400 ``script_exhausted`` error.
+    :param sse_style: ``"full"`` (the service), ``"completed_only"`` or ``"done_marker"`` (proxies).
+    :param id_style: ``"litellm"`` issues long base64 response ids the way a LiteLLM proxy
+        rewrites them (``+``, ``/`` and ``=`` included), to prove a client treats ids as opaque.
+    """
+
+    def __init__(
+        self,
+        turns: Iterable[ScriptedTurn] = (),
+        *,
+        api_key: str | None = "sk-test",
+        final_message: str | None = None,
+        sse_style: SSEStyle = "full",
+        id_style: IdStyle = "openai",
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if sse_style not in ("full", "completed_only", "done_marker"):
+            raise ValueError(f"sse_style must be 'full', 'completed_only' or 'done_marker', got {sse_style!r}")
+        self.turns: list[ScriptedTurn] = list(turns)
+        self.api_key = api_key
+        self.final_message = final_message
+        self.sse_style: SSEStyle = sse_style
+        if id_style not in ("openai", "litellm"):
+            raise ValueError(f"id_style must be 'openai' or 'litellm', got {id_style!r}")
+        self.id_style: IdStyle = id_style
+        self.host = host
+        self.port = port
+        self.requests: list[Any] = []  # bodies of every POST /responses, in order (faulted ones too)
+        self.records: list[RequestRecord] = []  # every HTTP request, with metadata
+        self.rejections: list[Rejection] = []
+        self.responses: list[dict[str, Any]] = []  # every response answered, in order
+        self.screenshots: list[bytes] = []  # PNGs the "model" saw, from accepted requests
+        self._answered_calls: set[str] = set()  # call ids whose screenshot is in screenshots
+        self.script_errors: list[BaseException] = []
+        self.memory: dict[str, Any] = {}  # shared scratch space for callable turns
+        self.turn_index = 0  # scripted turns answered so far
+        self._lock = threading.RLock()
+        self._faults: list[_Fault] = []
+        self._ledger = Ledger()
+        self._connections: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> StandIn:
+        if self._httpd is not None:
+            return self
+        self._stopping.clear()
+        self._httpd = _HTTPServer((self.host, self.port), _Handler)
+        self._httpd.standin = self
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+            name=f"cua-standin-{self.port}", daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is None:
+            return
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        for conn in list(self._connections):  # idle keep-alive connections would outlive us
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def check(self) -> None:
+        """Raise the first script error (a callable that raised, a malformed turn), if any."""
+        if self.script_errors:
+            raise self.script_errors[0]
+
+    def __enter__(self) -> StandIn:
+        return self.start()
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        self.stop()
+        if exc_type is None:
+            self.check()
+
+    async def __aenter__(self) -> StandIn:
+        return self.start()
+
+    async def __aexit__(self, exc_type: Any, *rest: Any) -> None:
+        self.__exit__(exc_type, *rest)
+
+    # -- public helpers ---------------------------------------------------------------------------
+
+    @property
+    def root_url(self) -> str:
+        """Base URL without a version prefix (how a LiteLLM proxy is addressed)."""
+        if self._httpd is None:
+            raise RuntimeError("the stand-in server is not started")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root_url}/v1"
+
+    @property
+    def azure_base_url(self) -> str:
+        return f"{self.root_url}/openai/v1"
+
+    def inject(self, kind: str, *, times: int = 1, **opts: Any) -> None:
+        """Make the next ``times`` ``POST /responses`` fail with ``kind`` (see ``FAULT_KINDS``).
+
+        Options: ``retry_after`` (seconds, → ``retry-after``) and ``retry_after_ms`` for ``429``;
+        ``delay`` (seconds, default 1) for ``slow``; ``headers`` (extra response headers) for any.
+        """
+        allowed = {"headers"} | {
+            "429": {"retry_after", "retry_after_ms"}, "slow": {"delay"},
+        }.get(kind, set())
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
+        if times < 1:
+            raise ValueError(f"times must be 1 or more, got {times}")
+        unknown = set(opts) - allowed
+        if unknown:
+            raise ValueError(f"fault {kind!r} takes no option(s) {', '.join(sorted(unknown))}")
+        with self._lock:
+            self._faults.append(_Fault(kind, times, opts))
+
+    def last_screenshot(self) -> bytes | None:
+        """PNG bytes of the most recent computer_call_output the stand-in accepted."""
+        with self._lock:
+            return self.screenshots[-1] if self.screenshots else None
+
+    def last_response(self) -> dict[str, Any] | None:
+        with self._lock:
+            return self.responses[-1] if self.responses else None
+
+    # -- HTTP -------------------------------------------------------------------------------------
+
+    def _handle(self, handler: _Handler, method: str) -> None:
+        request_id = "req_" + secrets.token_hex(16)
+        path = urlsplit(handler.path).path
+        raw = self._read_body(handler)
+        headers = {
+            k.lower(): ("<redacted>" if k.lower() in _SECRET_HEADERS else v)
+            for k, v in handler.headers.items()
+        }
+        body: Any = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+        record = RequestRecord(method, path, headers, body, request_id)
+        match = _ROUTE.match(path)
+        creating = bool(match) and method == "POST" and match.group(1) is None
+        with self._lock:
+            self.records.append(record)
+            if creating:
+                self.requests.append(body)
+        try:
+            self._authenticate(handler)
+            if match is None:
+                raise Rejected("invalid_url", method=method, path=path)
+            response_id, cancel = unquote(match.group(1) or ""), match.group(2)
+            if creating:
+                self._create(handler, record, body)
+            elif response_id and cancel and method == "POST":
+                response = self._lookup(response_id)
+                if not response.get("background"):
+                    raise Rejected("cancel_not_background")
+                # A background response is answered at once, so it has already finished.
+                self._send_json(handler, record, 200, response)
+            elif response_id and not cancel and method == "GET":
+                self._send_json(handler, record, 200, self._lookup(response_id))
+            elif response_id and not cancel and method == "DELETE":
+                self._delete(response_id)
+                self._send_json(handler, record, 200,
+                                {"id": response_id, "object": "response.deleted", "deleted": True})
+            else:
+                raise Rejected("invalid_url", method=method, path=path)
+        except Rejected as rejected:
+            self._send_error(handler, record, rejected)
+        except ScriptError as exc:
+            with self._lock:
+                self.script_errors.append(exc)
+            self._send_error(handler, record, Rejected("script_error", error=str(exc)),
+                             {"x-should-retry": "false"})
+        except (BrokenPipeError, ConnectionResetError):
+            handler.close_connection = True
+        except Exception as exc:  # a bug of the stand-in: surface it to the test, loudly
+            with self._lock:
+                self.script_errors.append(exc)
+            self._send_error(handler, record, Rejected("internal_error", error=repr(exc)),
+                             {"x-should-retry": "false"})
+
+    @staticmethod
+    def _read_body(handler: _Handler) -> bytes:
+        if handler.headers.get("transfer-encoding", "").lower() == "chunked":
+            data = bytearray()
+            while True:
+                size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(data)
+                data += handler.rfile.read(size)
+                handler.rfile.readline()
+        length = int(handler.headers.get("content-length") or 0)
+        return handler.rfile.read(length) if length else b""
+
+    def _authenticate(self, handler: _Handler) -> None:
+        bearer = handler.headers.get("authorization", "")
+        key = bearer[7:].strip() if bearer.lower().startswith("bearer ") else ""
+        key = key or handler.headers.get("api-key", "").strip()
+        if not key:
+            raise Rejected("missing_api_key")
+        if self.api_key is not None and key != self.api_key:
+            masked = key[:3] + "*" * max(len(key) - 7, 3) + key[-4:] if len(key) > 8 else "*" * len(key)
+            raise Rejected("invalid_api_key", masked=masked)
+
+    def _headers(self, record: RequestRecord) -> dict[str, str]:
+        return {"x-request-id": record.request_id, "openai-version": "2020-10-01",
+                "openai-processing-ms": "12"}
+
+    def _send_json(
+        self, handler: _Handler, record: RequestRecord, status: int, payload: Any,
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        data = json.dumps(payload).encode()
+        record.status = status
+        handler.send_response(status)
+        for name, value in {**self._headers(record), **(extra or {})}.items():
+            handler.send_header(name, value)
+        handler.send_header("content-type", "application/json")
+        handler.send_header("content-length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+        handler.wfile.flush()
+
+    def _send_error(
+        self, handler: _Handler, record: RequestRecord, rejected: Rejected,
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        reason = rejected.reason
+        record.rule = rejected.rule
+        if record.fault is None:  # injected faults are not rejections of the request
+            with self._lock:
+                self.rejections.append(Rejection(
+                    rejected.rule, reason.status, rejected.message, rejected.param, reason.code, record
+                ))
+        payload = {"error": {"message": rejected.message, "type": reason.type,
+                             "param": rejected.param, "code": reason.code}}
+        self._send_json(handler, record, reason.status, payload, extra)
+
+    # -- retrieve / delete ------------------------------------------------------------------------
+
+    def _lookup(self, response_id: str) -> dict[str, Any]:
+        with self._lock:
+            return self._ledger.lookup(response_id).response
+
+    def _delete(self, response_id: str) -> None:
+        with self._lock:
+            self._ledger.delete(response_id)
+
+    # -- create -----------------------------------------------------------------------------------
+
+    def _create(self, handler: _Handler, record: RequestRecord, body: Any) -> None:
+        fault = self._take_fault()
+        if fault is not None:
+            record.fault = fault.kind
+            if fault.kind == "slow":
+                self._stopping.wait(float(fault.opts.get("delay", 1.0)))
+                if _peer_gone(handler.connection):
+                    handler.close_connection = True
+                    return
+            else:
+                self._play_fault(handler, record, fault, body)
+                return
+        if not isinstance(body, dict):
+            raise Rejected("invalid_json")
+        with self._lock:
+            request = check_request(body)
+            response = self._answer(request, self._ledger.place(request))
+            # Only screenshots answering calls for the first time: a stateless request replays
+            # the earlier ones (or their placeholders) too.
+            outputs = [i for i in request.items if i.get("type") == "computer_call_output"]
+            fresh = [shot.data for item, shot in zip(outputs, request.screenshots)
+                     if item.get("call_id") not in self._answered_calls and shot.data is not None]
+            self._answered_calls.update(str(i.get("call_id")) for i in outputs)
+            self.screenshots.extend(fresh[-1:])
+        if body.get("stream"):
+            self._send_stream(handler, record, sse_events(response), self.sse_style)
+        else:
+            self._send_json(handler, record, 200, response)
+
+    def _take_fault(self) -> _Fault | None:
+        with self._lock:
+            if not self._faults:
+                return None
+            fault = self._faults[0]
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                self._faults.pop(0)
+            return fault
+
+    def _play_fault(self, handler: _Handler, record: RequestRecord, fault: _Fault, body: Any) -> None:
+        extra = {str(k): str(v) for k, v in (fault.opts.get("headers") or {}).items()}
+        model = body.get("model") if isinstance(body, dict) else None
+        if fault.kind == "429":
+            wait = "1s"
+            if "retry_after_ms" in fault.opts:
+                extra.setdefault("retry-after-ms", str(fault.opts["retry_after_ms"]))
+                wait = f"{fault.opts['retry_after_ms']}ms"
+            if "retry_after" in fault.opts:
+                extra.setdefault("retry-after", str(fault.opts["retry_after"]))
+                wait = f"{fault.opts['retry_after']}s"
+            extra.setdefault("x-ratelimit-remaining-tokens", "0")
+            self._send_error(handler, record, Rejected("rate_limit_exceeded", model=model or "gpt", wait=wait), extra)
+        elif fault.kind == "insufficient_quota":
+            self._send_error(handler, record, Rejected("insufficient_quota"), extra)
+        elif fault.kind == "500":
+            self._send_error(handler, record, Rejected("server_error"), extra)
+        elif fault.kind == "503":
+            self._send_error(handler, record, Rejected("overloaded"), extra)
+        elif fault.kind == "reset":
+            _reset(handler)
+        elif fault.kind == "cut_stream":
+            partial = {"id": new_id("resp"), "object": "response", "status": "in_progress",
+                       "model": model, "output": []}
+            if isinstance(body, dict) and body.get("stream"):
+                reasoning = {"type": "reasoning", "id": new_id("rs"), "summary": []}
+                events = [
+                    {"type": "response.created", "response": partial},
+                    {"type": "response.in_progress", "response": partial},
+                    {"type": "response.output_item.added", "output_index": 0, "item": reasoning},
+                    {"type": "response.reasoning_summary_text.delta", "item_id": reasoning["id"],
+                     "output_index": 0, "summary_index": 0, "delta": "Looking at the"},
+                ]
+                for number, event in enumerate(events):
+                    event["sequence_number"] = number
+                self._send_stream(handler, record, events, self.sse_style, cut=True)
+            else:
+                data = json.dumps(partial).encode()
+                record.status = 200
+                handler.send_response(200)
+                for name, value in {**self._headers(record), **extra}.items():
+                    handler.send_header(name, value)
+                handler.send_header("content-type", "application/json")
+                handler.send_header("content-length", str(len(data)))
+                handler.end_headers()
+                handler.wfile.write(data[: len(data) // 2])
+                handler.wfile.flush()
+                _reset(handler)
+
+    def _send_stream(
+        self, handler: _Handler, record: RequestRecord, events: list[dict[str, Any]],
+        style: SSEStyle, *, cut: bool = False,
+    ) -> None:
+        record.status = 200
+        handler.send_response(200)
+        for name, value in self._headers(record).items():
+            handler.send_header(name, value)
+        handler.send_header("content-type", "text/event-stream; charset=utf-8")
+        handler.send_header("cache-control", "no-cache")
+        handler.send_header("transfer-encoding", "chunked")
+        handler.end_headers()
+        if style == "completed_only" and not cut:
+            events = [dict(events[-1], sequence_number=0)]
+        frames = []
+        for event in events:
+            data = json.dumps(event)
+            frames.append(f"event: {event['type']}\ndata: {data}\n\n" if style == "full" else f"data: {data}\n\n")
+        if style == "done_marker" and not cut:
+            frames.append("data: [DONE]\n\n")
+        for frame in frames:
+            chunk = frame.encode()
+            handler.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            handler.wfile.flush()
+        if cut:
+            _reset(handler)
+            return
+        handler.wfile.write(b"0\r\n\r\n")
+        handler.wfile.flush()
+
+
+    # -- answering --------------------------------------------------------------------------------
+
+    def _answer(self, request: Request, place: Continuation) -> dict[str, Any]:
+        """Play the next scripted turn for a valid request and commit it. Caller holds the lock."""
+        index = self.turn_index
+        if index < len(self.turns):
+            turn = self.turns[index]
+            if callable(turn) and not isinstance(turn, Turn):
+                state = TurnState(
+                    index=index, request=request.body, tool_format=request.fmt, display=request.display,
+                    screenshots=[s.data for s in request.screenshots if s.data is not None],
+                    call_outputs=[i for i in request.items if i.get("type", "").endswith("_call_output")],
+                    previous=place.previous.response if place.previous else None, memory=self.memory,
+                )
+                try:
+                    turn = turn(request.body, state)
+                except Exception as exc:
+                    raise ScriptError(f"turn {index} raised {exc!r}") from exc
+        elif self.final_message is not None:
+            turn = Turn.message(self.final_message)
+        else:
+            raise Rejected("script_exhausted", count=len(self.turns))
+        if isinstance(turn, list):
+            turn = Turn(output=turn)
+        if not isinstance(turn, Turn):
+            raise ScriptError(f"turn {index} must be a list of items or a Turn, got {type(turn).__name__}")
+
+        response, encrypted, input_tokens = build_response(turn, request, place, index, self.id_style)
+        self._ledger.record(request, place, response, encrypted, input_tokens)
+        if index < len(self.turns):
+            self.turn_index += 1
+        self.responses.append(response)
+        return response
+
+
+def _peer_gone(conn: socket.socket) -> bool:
+    """True when the client closed its side (e.g. it timed out while a ``slow`` fault waited)."""
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+        return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+def _reset(handler: _Handler) -> None:
+    """Drop the connection with a TCP reset, no HTTP answer (or no end of the answer)."""
+    handler.close_connection = True
+    try:
+        handler.wfile.flush()
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.connection.close()
+    except OSError:
+        pass
