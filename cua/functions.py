@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from pydantic import create_model
 
-from .errors import ModelOutputError
+from .errors import ConfigError, ModelOutputError
+
+# The Responses API refuses a function tool whose name is outside this (openai-python
+# FunctionToolParam; the service answers 400), so a bad name is caught when it is registered.
+FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 
 @dataclass
@@ -57,6 +62,9 @@ class FunctionRegistry:
         parameters: dict[str, Any] | None = None,
     ) -> Callable[..., Any]:
         tool_name = name or fn.__name__
+        if not FUNCTION_NAME.fullmatch(tool_name):
+            raise ConfigError(f"function name {tool_name!r} must be 1-64 letters, digits, _ or - "
+                              "(the Responses API refuses other names)")
         self._tools[tool_name] = FunctionTool(
             name=tool_name,
             description=description or inspect.getdoc(fn) or tool_name,

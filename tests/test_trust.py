@@ -426,3 +426,12 @@ async def test_a_drag_that_fails_on_a_vm_releases_its_button_and_keys() -> None:
     down = names.index("mouse_down")
     assert names[down:] == ["mouse_down", "move_cursor", "mouse_up", "key_up"], names
     assert server.commands[-2][1].get("button") == "left" and server.commands[-1][1] == {"key": "shift"}
+
+
+@pytest.mark.parametrize("name", ["page.read", "", "x" * 65, "naïve"])
+def test_a_function_name_the_service_would_refuse_is_refused_when_registered(name: str) -> None:
+    from cua.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="1-64 letters"):
+        FunctionRegistry().register(lambda: None, name=name)
+    FunctionRegistry().register(lambda: None, name="read_page-2")
