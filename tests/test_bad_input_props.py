@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import threading
 from pathlib import Path
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bad_input_servers import Answer, CannedServer, data_line  # noqa: E402
 from cli_helpers import clean_env, finish, start_cua  # noqa: E402
 
-from cua.actions import ACTION_TYPES  # noqa: E402
+from cua.actions import ACTION_TYPES, parse_action  # noqa: E402
 from cua.config import RunSettings  # noqa: E402
 from cua.environments.remote import RemoteEnvironment  # noqa: E402
 from cua.errors import ConfigError, CuaError  # noqa: E402
@@ -84,6 +85,17 @@ scenario_documents = st.fixed_dictionaries(
         **{name: json_like for name in ("start_url", "instructions", "allow_domains", "unknown_field")},
     },
 )
+# Close to valid, so that the value checks (not only the shape) are reached.
+near_valid_documents = st.fixed_dictionaries(
+    {"name": st.just("gen"), "task": st.just("t"),
+     "checks": st.lists(st.one_of(
+         st.fixed_dictionaries({"url_matches": fieldish}), st.fixed_dictionaries({"answer_matches": fieldish}),
+         st.fixed_dictionaries({"selector": st.fixed_dictionaries({"selector": fieldish})}),
+         st.fixed_dictionaries({"screenshot": st.fixed_dictionaries({
+             "region": st.fixed_dictionaries({k: st.integers(-5, 2000) for k in ("x", "y", "width", "height")}),
+             "baseline": st.sampled_from(["b.png", "x.txt", "gone.png"])})})), max_size=3)},
+    optional={"script": st.lists(script_turns(), max_size=3)},
+)
 raw_texts = st.one_of(
     st.text(max_size=200),
     st.lists(st.sampled_from(["&a ", "*a ", "[", "]", "{", "}", ": ", "- ", "\n", "  ", "name", "!!python/object ",
@@ -97,7 +109,7 @@ def _write(path: Path, document: Any) -> None:
 
 
 @examples(150)
-@given(document=st.one_of(scenario_documents, raw_texts))
+@given(document=st.one_of(near_valid_documents, scenario_documents, raw_texts))
 def test_any_scenario_file_loads_or_is_one_config_error(document: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     folder = tmp_path_factory.mktemp("gen")
     (folder / "x.txt").write_text("not an image")
@@ -105,14 +117,29 @@ def test_any_scenario_file_loads_or_is_one_config_error(document: Any, tmp_path_
     _write(path, document)
     try:
         with prepared(load_scenario(path)) as (rendered, _):
-            assert isinstance(rendered, Scenario)
+            _assert_usable(rendered)
     except ConfigError as exc:
         message = str(exc)
         assert message.startswith(str(path)) and "pydantic" not in message, message
 
 
+def _assert_usable(scenario: Scenario) -> None:
+    """What loaded can run: its regexes compile, its baselines are there, its script is actions."""
+    for check in scenario.checks:
+        for pattern in (check.url_matches, check.answer_matches):
+            if pattern is not None:
+                re.compile(pattern)
+        if check.screenshot:
+            assert (scenario.folder / check.screenshot.baseline).is_file()
+    for turn in scenario.script or []:
+        for raw in turn.actions or []:
+            parse_action(raw)
+        if turn.function is not None:
+            assert turn.function.get("name")
+
+
 @examples(6)
-@given(document=scenario_documents)
+@given(document=st.one_of(near_valid_documents, scenario_documents))
 def test_generated_scenarios_through_the_cli_never_print_a_traceback(
         document: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     folder = tmp_path_factory.mktemp("cli")
