@@ -480,7 +480,7 @@ class Agent:
 
 
 def _turn_title(response: Response) -> str:
-    kinds = [a.get("type", "?") for i in response.output if isinstance(i, ComputerCall) for a in i.raw_actions()]
+    kinds = [str(a.get("type", "?")) for i in response.output if isinstance(i, ComputerCall) for a in i.raw_actions()]
     kinds += [f"{i.name}()" for i in response.output if isinstance(i, FunctionCall)]
     return ", ".join(kinds) or "answer"
 

@@ -219,7 +219,7 @@ class Progress:
         if kind in {"response.created", "response.in_progress"}:
             self.status(f"… waiting for the model ({time.monotonic() - self.started:.1f}s)")
         elif kind == "response.reasoning_summary_text.delta":
-            self.status("… thinking: " + event.get("delta", "").strip())
+            self.status("… thinking: " + str(event.get("delta") or "").strip())
 
     def env_event(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "blocked":

@@ -41,3 +41,18 @@ class SafetyDenied(CuaError):
 
 # A public alias without the trailing underscore; the underscore only avoids shadowing the builtin.
 EnvError = EnvironmentError_
+
+
+def validation_problem(exc: Exception) -> str:
+    """A pydantic ``ValidationError`` as our own words: the first field and what is wrong with it.
+
+    ``str(exc)`` would end with a link to pydantic's documentation, which tells a user nothing.
+    """
+    errors = exc.errors() if hasattr(exc, "errors") else []  # type: ignore[attr-defined]
+    if not errors:
+        return str(exc).split("\n")[0]
+    first = errors[0]
+    field = ".".join(str(p) for p in first.get("loc", ()))
+    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    return f"field {field}: {message}{more}" if field else f"{message}{more}"

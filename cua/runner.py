@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol, Sequence
 from .agent import EXIT_CODES, Agent, ResponsesLike, RunResult, SafetyPolicy
 from .config import RunSettings
 from .environments.base import Environment
-from .errors import ConfigError, CuaError
+from .errors import ConfigError, CuaError, validation_problem
 from .functions import FunctionRegistry
 from .redact import Redactor
 from .trace.recorder import RunTrace, make_portable, mask_archive, new_run_dir
@@ -56,8 +56,10 @@ async def run_task(
     (no API key, bad settings) is raised, everything after is reported in the result. A caller's
     cancellation ends the run (environment stopped, run folder kept, marked ``interrupted``) and
     propagates as ``RunCancelled``, a ``CancelledError``."""
+    from .pricing import prices
     from .responses.client import ClientConfig, ResponsesClient
 
+    prices()  # a bad CUA_PRICES file stops the run now, not after the model was paid for
     redactor = run_redactor(settings, secrets, vm_api_key=vm_api_key)
     if env is None:
         from .environments.factory import make_environment
@@ -255,7 +257,7 @@ async def run_scenario(
         try:
             settings = RunSettings(**data)
         except ValueError as exc:
-            raise ConfigError(f"{scenario.path}: {exc}") from None
+            raise ConfigError(f"{scenario.path}: {validation_problem(exc)}") from None
         meta = {
             "scenario": {
                 "name": scenario.name,

@@ -9,6 +9,7 @@ Secret variables are masked as ``{{name}}`` in every trace, report and log.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 from pathlib import Path
@@ -16,11 +17,35 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError
+from .actions import Size, parse_action
+from .errors import ConfigError, CuaError, validation_problem
+from .selector_syntax import check_selector
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+# Bigger scenario files, or YAML whose aliases expand past this many values, are refused: a
+# scenario is a page of text, and a "billion laughs" document would eat the memory when walked.
+MAX_SCENARIO_BYTES = 1 << 20
+MAX_SCENARIO_VALUES = 100_000
+# libyaml's scanner is linear and refuses nesting past 1000 levels; PyYAML's own is quadratic in
+# the nesting depth (a file of 5000 "[" takes seconds), so it is only the fallback.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _has_placeholder(value: Any) -> bool:
+    """Fields with ``{{name}}`` are checked once the variables are filled in (``render``)."""
+    return bool(_PLACEHOLDER.search(json.dumps(value, default=str)))
+
+
+def _check_regex(value: str | None) -> str | None:
+    if value is not None and not _has_placeholder(value):
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"{value!r} is not a valid regular expression ({exc})") from None
+    return value
 
 
 class _Strict(BaseModel):
@@ -83,6 +108,13 @@ class SelectorCheck(_Strict):
     state: Literal["exists", "visible"] = "visible"
     has_text: str | None = None
 
+    @field_validator("selector")
+    @classmethod
+    def _syntax(cls, value: str) -> str:
+        if not _has_placeholder(value):
+            check_selector(value)
+        return value
+
 
 class CheckSpec(_Strict):
     """Exactly one of the fields. Browser-only: url_*, text_visible, selector."""
@@ -95,6 +127,8 @@ class CheckSpec(_Strict):
     screenshot: ScreenshotCheck | None = None
     answer_contains: str | None = None
     answer_matches: str | None = None
+
+    _regexes = field_validator("url_matches", "answer_matches")(_check_regex)
 
     @model_validator(mode="after")
     def _one_kind(self) -> "CheckSpec":
@@ -140,6 +174,18 @@ class ScriptTurn(_Strict):
         given = [k for k in ("actions", "function", "message") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(f"a script turn needs exactly one of actions, function, message; got {given or 'none'}")
+        if self.function is not None:
+            name, arguments = self.function.get("name"), self.function.get("arguments", {})
+            if not isinstance(name, str) or not name:
+                raise ValueError("a script function needs a name, e.g. {name: goto, arguments: {url: ...}}")
+            if not isinstance(arguments, dict):
+                raise ValueError(f"the arguments of script function {name!r} must be a mapping of names to values")
+        for n, raw in enumerate(self.actions or []):
+            if not _has_placeholder(raw):
+                try:
+                    parse_action(raw, where=f"action {n + 1}")
+                except CuaError as exc:
+                    raise ValueError(str(exc)) from None
         return self
 
 
@@ -177,6 +223,23 @@ class Scenario(_Strict):
     def served_url(self) -> str | None:
         """Where ``prepared()`` serves the ``serve`` folder (the value of ``{{served_url}}``)."""
         return self._served_url
+
+    @field_validator("display")
+    @classmethod
+    def _display(cls, value: str) -> str:
+        return value if _has_placeholder(value) else str(Size.parse(value))
+
+    @model_validator(mode="after")
+    def _regions_fit(self) -> "Scenario":
+        if _has_placeholder(self.display):
+            return self
+        size = Size.parse(self.display)
+        for n, check in enumerate(self.checks):
+            r = check.screenshot.region if check.screenshot else None
+            if r and (r.x + r.width > size.width or r.y + r.height > size.height):
+                raise ValueError(f"checks.{n}.screenshot.region {r.width}x{r.height}+{r.x}+{r.y} "
+                                 f"does not fit the {size} display")
+        return self
 
     @property
     def env_spec(self) -> EnvSpec:
@@ -240,7 +303,10 @@ class Scenario(_Strict):
             return value
 
         data = walk(self.model_dump(mode="json", exclude={"path"}))
-        rendered = Scenario.model_validate(data)
+        try:
+            rendered = Scenario.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(f"{self._where()}: with its variables filled in, {validation_problem(exc)}") from None
         rendered.path = self.path
         return rendered
 
@@ -304,30 +370,100 @@ def prepared(
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     """Read and validate a scenario file; every problem is one ConfigError naming file and field."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such scenario file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the scenario file ({exc})") from None
-    try:
-        data = yaml.safe_load(io.StringIO(text))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    data = _read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a scenario must be a mapping of fields (name, task, ...)")
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
-        raise ConfigError(f"{path}: field {field}: {msg}{more}") from None
+        raise ConfigError(f"{path}: {validation_problem(exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: the scenario is nested too deeply") from None
     scenario.path = path.resolve()
+    _check_baselines(scenario, path)
     return scenario
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        with path.open("rb") as fh:  # read at most one byte past the cap: /dev/zero is a file too
+            raw = fh.read(MAX_SCENARIO_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such scenario file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the scenario file ({exc.strerror or exc})") from None
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise ConfigError(f"{path}: the scenario file is larger than {MAX_SCENARIO_BYTES // 1024} KiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: the scenario file is not UTF-8 text (byte {exc.start})") from None
+    loader = _SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _count_values(node, path)
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: the YAML is nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _count_values(root: yaml.Node, path: Path) -> None:
+    """Refuse a document whose aliases expand it past ``MAX_SCENARIO_VALUES`` values."""
+    sizes: dict[int, int] = {}  # node id → its size with every alias expanded
+    pending: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in pending:
+            raise ConfigError(f"{path}: line {node.start_mark.line + 1}: a YAML alias refers to itself")
+        pending.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        pending.discard(key)
+        sizes[key] = total
+        if total > MAX_SCENARIO_VALUES:
+            raise ConfigError(f"{path}: the YAML expands to more than {MAX_SCENARIO_VALUES} values "
+                              "(aliases repeated inside aliases?); write the scenario out plainly")
+        return total
+
+    size(root)
+
+
+def _check_baselines(scenario: Scenario, path: Path) -> None:
+    """Each screenshot check's baseline must be an image of its region's size."""
+    from PIL import Image
+
+    for n, check in enumerate(scenario.checks):
+        shot = check.screenshot
+        if shot is None or _has_placeholder(shot.baseline):
+            continue
+        field = f"{path}: field checks.{n}.screenshot.baseline"
+        baseline = scenario.folder / shot.baseline
+        if not baseline.is_file():
+            raise ConfigError(f"{field}: {baseline} does not exist (crop one from a run's screenshot, "
+                              f"{shot.region.width}x{shot.region.height} pixels)")
+        try:
+            with Image.open(baseline) as image:
+                image.verify()
+                found = image.size
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+            raise ConfigError(f"{field}: {baseline} is not an image Pillow can read") from None
+        if found != (shot.region.width, shot.region.height):
+            raise ConfigError(f"{field}: {baseline} is {found[0]}x{found[1]}, the region is "
+                              f"{shot.region.width}x{shot.region.height}")
 
 
 def scenario_schema() -> dict[str, Any]:
@@ -380,8 +516,16 @@ class ScenarioCheck:
         return visible, "visible" if visible else f"text {self.spec.text_visible!r} is not visible"
 
     async def _selector(self, env, result, trace, out):
+        from playwright.async_api import Error as PlaywrightError
+
+        try:
+            return await self._match_selector(_page_of(env))
+        except PlaywrightError as exc:  # what the load-time syntax check could not know
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"selector {self.spec.selector.selector!r}: {first_line}") from None
+
+    async def _match_selector(self, page: Any) -> tuple[bool, str]:
         spec = self.spec.selector
-        page = _page_of(env)
         locator = page.locator(spec.selector).first
         if await locator.count() == 0:
             return False, f"no element matches {spec.selector}"

@@ -220,21 +220,31 @@ class RemoteEnvironment(Environment):
             self._settled = None  # the screen may change from here on
         response = await self._send("POST", "/cmd", idempotent=command in _IDEMPOTENT,
                                     json_body={"command": command, "params": params})
-        for line in response.text.splitlines():
-            if line.startswith("data:"):
-                try:
-                    result = json.loads(line[5:])
-                except ValueError:
-                    break
-                if not result.get("success", False):
-                    raise EnvironmentError_(
-                        f"computer server at {self.vm_url}: {command} failed: "
-                        f"{result.get('error') or result}"
-                    )
-                return result
-        raise EnvironmentError_(
-            f"computer server at {self.vm_url} sent no result for {command}: {response.text[:200]!r}"
-        )
+        result = self._result_of(command, response)
+        if not result.get("success", False):
+            raise EnvironmentError_(
+                f"computer server at {self.vm_url}: {command} failed: {result.get('error') or result}"
+            )
+        return result
+
+    def _result_of(self, command: str, response: httpx.Response) -> dict[str, Any]:
+        """The JSON object on the answer's first ``data:`` line; anything else is an environment error."""
+        text = response.content.decode("utf-8", errors="replace")
+        line = next((line for line in text.splitlines() if line.startswith("data:")), None)
+        if line is None:
+            raise EnvironmentError_(
+                f"computer server at {self.vm_url} sent no result for {command}: {text[:200]!r}"
+            )
+        try:
+            result = json.loads(line[5:])
+        except (ValueError, RecursionError):
+            result = None
+        if not isinstance(result, dict):
+            raise EnvironmentError_(
+                f"computer server at {self.vm_url} answered {command} with something that is not a "
+                f"JSON object: {line[:200]!r}; is this a cua computer server?"
+            )
+        return result
 
     # --- screen ---------------------------------------------------------------------------------
 
@@ -242,9 +252,12 @@ class RemoteEnvironment(Environment):
         """The VM's screen as the server's PNG, at the VM's own size."""
         result = await self.command("screenshot")
         try:
-            return base64.b64decode(result["image_data"])
+            png = base64.b64decode(result["image_data"], validate=True)
         except (KeyError, ValueError, TypeError):
-            raise EnvironmentError_(f"computer server at {self.vm_url} sent no screenshot") from None
+            png = b""
+        if not png.startswith(b"\x89PNG\r\n\x1a\n"):
+            raise EnvironmentError_(f"computer server at {self.vm_url} sent no PNG screenshot")
+        return png
 
     async def settle(self) -> None:
         """Until two grabs ``settle_interval`` apart are identical, or ``settle_timeout``.
@@ -258,7 +271,11 @@ class RemoteEnvironment(Environment):
         png, self._settled = self._settled, None
         if png is None:
             png = await self._grab()
-        return await asyncio.to_thread(self.transform.fit_screenshot, png)
+        try:
+            return await asyncio.to_thread(self.transform.fit_screenshot, png)
+        except OSError:  # Pillow cannot decode it (a truncated or damaged PNG)
+            raise EnvironmentError_(f"computer server at {self.vm_url} sent a screenshot that "
+                                    "cannot be decoded") from None
 
     def _xy(self, x: float, y: float) -> dict[str, int]:
         sx, sy = self.transform.to_screen(x, y)
@@ -381,6 +398,8 @@ def _what(body: dict[str, Any] | None, path: str) -> str:
 
 def _detail(response: httpx.Response) -> str:
     try:
-        return str(response.json().get("detail") or response.text[:200])
-    except ValueError:
-        return response.text[:200]
+        body = response.json()
+    except (ValueError, RecursionError):
+        body = None
+    text = response.content.decode("utf-8", errors="replace")[:200]
+    return str(body.get("detail") or text) if isinstance(body, dict) else text

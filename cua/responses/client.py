@@ -249,10 +249,14 @@ class ResponsesClient:
             if answer.status_code >= 400:
                 await _read_quietly(answer)
                 raise self._status_error(answer)
-            if answer.headers.get("content-type", "").startswith("application/json"):
+            content_type = answer.headers.get("content-type", "")
+            if content_type.startswith("application/json"):
                 # A proxy that ignores "stream": a plain JSON response is still an answer.
                 await answer.aread()
                 return self._finish(_decode_json(answer), answer, raise_failed=True)
+            if content_type.startswith("text/html"):  # a login page or a proxy's error page
+                await _read_quietly(answer)
+                raise _not_json(answer, "an HTML page instead of an event stream")
             assembly = _StreamAssembly(answer, on_event)
             try:
                 await assembly.read()
@@ -351,7 +355,7 @@ class _StreamAssembly:
             return True
         try:
             event = sse.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise self.broken(f"an event's data is not JSON: {sse.data[:80]!r}") from None
         if not isinstance(event, dict):
             raise self.broken(f"an event's data is not an object: {sse.data[:80]!r}")
@@ -402,14 +406,24 @@ class _StreamAssembly:
 
 def _decode_json(answer: httpx.Response) -> Any:
     try:
-        return answer.json()
-    except ValueError:
-        raise APIError(
-            "The Responses API answered with a body that is not JSON",
-            status=answer.status_code,
-            request_id=answer.headers.get("x-request-id"),
-            headers=answer.headers,
-        ) from None
+        return answer.json()  # undecodable bytes are a UnicodeDecodeError, a ValueError too
+    except (ValueError, RecursionError):
+        raise _not_json(answer, "a body that is not JSON") from None
+
+
+def _not_json(answer: httpx.Response, what: str) -> APIError:
+    try:
+        head = answer.content[:120]
+    except httpx.ResponseNotRead:  # the connection broke while reading it
+        head = b""
+    snippet = " ".join(head.decode("utf-8", errors="replace").split())
+    return APIError(
+        f"The Responses API answered with {what} "
+        f"(content-type {answer.headers.get('content-type') or 'none'}: {snippet!r})",
+        status=answer.status_code,
+        request_id=answer.headers.get("x-request-id"),
+        headers=answer.headers,
+    )
 
 
 async def _read_quietly(answer: httpx.Response) -> None:
@@ -424,7 +438,7 @@ def _parse_error_body(answer: httpx.Response, text: str) -> tuple[str, dict[str,
     fallback = f"The Responses API answered with an error: {answer.reason_phrase or 'no reason given'}"
     try:
         body = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         snippet = " ".join(text.split())[:200]
         if snippet and not snippet.lower().startswith(("<!doctype", "<html")):
             return f"The Responses API answered with an error: {snippet}", {"body": text}

@@ -68,13 +68,17 @@ class Message(WireModel):
     status: str | None = None
 
     def text(self) -> str:
-        return "".join(
-            part.get("text", "") for part in self.content if part.get("type") == "output_text"
-        )
+        return "".join(_str_field(part, "text") for part in self.content if part.get("type") == "output_text")
 
     def refusal(self) -> str | None:
-        parts = [p.get("refusal", "") for p in self.content if p.get("type") == "refusal"]
+        parts = [_str_field(p, "refusal") for p in self.content if p.get("type") == "refusal"]
         return "".join(parts) if parts else None
+
+
+def _str_field(part: dict[str, Any], name: str) -> str:
+    """A text field of a content part; a model that sends ``null`` or a number there said nothing."""
+    value = part.get(name)
+    return value if isinstance(value, str) else ""
 
 
 class FunctionCall(WireModel):

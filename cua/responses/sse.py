@@ -96,7 +96,7 @@ class SSEParser:
             if "\0" not in value:
                 self._id = value
         elif name == "retry":
-            if value.isdigit():
+            if value.isascii() and value.isdigit():  # "²".isdigit() is true too
                 self._retry = int(value)
         return None
 

@@ -10,17 +10,21 @@ Recorded ``wait`` actions become readiness waits: delays are never replayed raw.
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+import json
 import time
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Literal
+
+from pydantic import ValidationError
 
 from ..actions import Action, Click, DoubleClick, Drag, Move, Scroll, Wait, parse_action
 from ..agent import EXIT_CODES, Agent, ResponsesLike, RunResult, SafetyPolicy
 from ..config import RunSettings
 from ..environments.base import Environment
-from ..errors import ConfigError
+from ..errors import ConfigError, CuaError, validation_problem
+from ..pricing import prices
 from ..redact import Redactor
 from .anchors import capture_anchor
 from .matching import locate as locate_image
@@ -50,6 +54,55 @@ def _moved(action: Action, dx: int, dy: int) -> Action:
         path = [{"x": p.x + dx, "y": p.y + dy} for p in action.path]
         return action.model_copy(update={"path": [type(action.path[0])(**p) for p in path]})
     return action.model_copy(update={"x": action.x + dx, "y": action.y + dy})  # type: ignore[attr-defined]
+
+
+def _recorded_arguments(call: dict[str, Any]) -> dict[str, Any]:
+    """A recorded function call's arguments: a JSON object in a string, as the model sent them."""
+    try:
+        args = json.loads(call.get("arguments") or "{}")
+    except (TypeError, ValueError, RecursionError):
+        args = None
+    if not isinstance(args, dict):
+        raise ValueError(f"the arguments of {call.get('name')}() are not a JSON object: "
+                         f"{str(call.get('arguments'))[:80]!r}")
+    return args
+
+
+def check_steps(source: Path, steps: list[Any]) -> None:
+    """Refuse a steps.jsonl that cua cannot have written, before anything starts."""
+    for n, step in enumerate(steps, 1):
+        try:
+            if not isinstance(step, dict):
+                raise ValueError("it is not a JSON object")
+            for entry in _list_field(step, "actions"):
+                if not isinstance(entry, dict) or not isinstance(entry.get("action"), dict):
+                    raise ValueError("an action entry has no action object")
+                try:
+                    parse_action(entry["action"], where="an action")
+                except CuaError as exc:
+                    raise ValueError(str(exc)) from None
+                anchor = entry.get("anchor") or {}
+                if not isinstance(anchor, dict) or (anchor and not all(
+                        isinstance(anchor.get(k), (int, float)) for k in ("x", "y"))):
+                    raise ValueError("an action's anchor has no x and y")
+            for name in ("screen_before", "text"):
+                if not isinstance(step.get(name) or "", str):
+                    raise ValueError(f"{name} is not a string")
+            for call in _list_field(step, "functions"):
+                if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+                    raise ValueError("a function call has no name")
+                if call["name"] in {"goto", "back", "forward"}:
+                    _recorded_arguments(call)
+        except ValueError as exc:
+            raise ConfigError(f"{source}/steps.jsonl: line {n}: {exc}; the run folder is damaged "
+                              "(record it again)") from None
+
+
+def _list_field(step: dict[str, Any], name: str) -> list[Any]:
+    value = step.get(name) or []
+    if not isinstance(value, list):
+        raise ValueError(f"{name} is not a list")
+    return value
 
 
 def _coordinates(action: Action) -> dict[str, Any]:
@@ -207,13 +260,14 @@ class Replayer:
         step["url"] = await self.env.current_url()
 
     async def _replay_function(self, call: dict[str, Any]) -> dict[str, Any]:
-        import json
-
         method = getattr(self.env, call["name"], None) if call["name"] in {"goto", "back", "forward"} else None
         if method is None:
             return {**call, "output": "not replayed (not a built-in navigation function)"}
-        args = json.loads(call.get("arguments") or "{}")
-        output = await method(**args)
+        try:
+            output = await method(**_recorded_arguments(call))
+        except TypeError as exc:  # arguments of the right shape, but not the ones this function takes
+            raise ConfigError(f"{self.source}/steps.jsonl: the recorded call {call['name']}() cannot be "
+                              f"replayed ({exc}); the run folder is damaged") from None
         return {**call, "output": "" if output is None else str(output)}
 
     def _copy_screen(self, rel: str | None) -> str | None:
@@ -260,6 +314,8 @@ async def replay_run(
     """
     source = Path(run_dir)
     meta, steps = read_run(source)
+    check_steps(source, steps)
+    prices()  # a bad CUA_PRICES file stops the replay before it starts
     for key in ("scenario", "settings"):
         if not isinstance(meta.get(key) or {}, dict):
             raise ConfigError(f"{source}/run.json: {key} is not an object; the file was changed after the run")
@@ -290,7 +346,12 @@ async def replay_run(
         elif scenario_meta.get("checks"):
             from ..scenario import CheckSpec, ScenarioCheck
 
-            checks = [ScenarioCheck(CheckSpec.model_validate(c), Path.cwd()) for c in scenario_meta["checks"]]
+            try:
+                specs = [CheckSpec.model_validate(c) for c in scenario_meta["checks"]]
+            except (ValidationError, TypeError) as exc:
+                raise ConfigError(f"{source}/run.json: a recorded check is unusable "
+                                  f"({validation_problem(exc)}); the run folder is damaged") from None
+            checks = [ScenarioCheck(spec, Path.cwd()) for spec in specs]
         if start_url:
             settings_data["start_url"] = start_url
         if served_url:  # the app the recording names {{served_url}}, served again now
@@ -317,8 +378,8 @@ async def replay_run(
             settings_data.pop("model")  # a scripted recording names no model to hand over to: the default
         try:
             settings = RunSettings(**settings_data)
-        except ValueError as exc:
-            raise ConfigError(f"{source}/run.json: unusable settings ({exc})") from None
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{source}/run.json: unusable settings ({validation_problem(exc)})") from None
         return await _replay(source, meta, steps, settings, checks, redactor, heal=heal,
                              update=update, env=env, client=client, api_key=api_key,
                              base_url=base_url, on_step=on_step, write_report=write_report,
