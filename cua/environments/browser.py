@@ -93,92 +93,15 @@ def _css_string(text: str) -> str:
     return f'"{escaped}"'
 
 
+def _page_script(name: str) -> str:
+    """A script that runs in the page, from the file beside this module (comment lines dropped)."""
+    text = (Path(__file__).parent / name).read_text(encoding="utf-8")
+    return "\n".join(line for line in text.splitlines() if not line.startswith("//")) + "\n"
+
+
 # What is under a point, and a description of an element, computed in the page. ``describe`` is
 # shared by anchor() and by locate(), which checks every element it finds against the recording.
-_DESCRIBE_JS = r"""
-const INTERACTIVE = 'a[href],button,input,select,textarea,summary,label,[role=button],[role=link],'
-  + '[role=checkbox],[role=radio],[role=tab],[role=menuitem],[role=option],[role=switch],'
-  + '[role=textbox],[role=combobox],[role=treeitem],[contenteditable=""],[contenteditable=true]';
-const clean = (s) => (s || '').replace(/\s+/g, ' ').trim().slice(0, 80);
-const stableId = (id) => !!id && !/\d{4,}|^\d|:/.test(id);
-function implicitRole(el) {
-  const tag = el.tagName.toLowerCase();
-  if (tag === 'a') return el.hasAttribute('href') ? 'link' : '';
-  if (tag === 'button' || tag === 'summary') return 'button';
-  if (tag === 'select') return el.multiple || el.size > 1 ? 'listbox' : 'combobox';
-  if (tag === 'img') return el.getAttribute('alt') === '' ? 'presentation' : 'img';
-  if (/^h[1-6]$/.test(tag)) return 'heading';
-  if (tag === 'input') {
-    const t = (el.getAttribute('type') || 'text').toLowerCase();
-    if (['button', 'submit', 'reset', 'image'].includes(t)) return 'button';
-    return {checkbox: 'checkbox', radio: 'radio', range: 'slider', number: 'spinbutton',
-            search: 'searchbox', hidden: ''}[t] ?? 'textbox';
-  }
-  return {textarea: 'textbox', nav: 'navigation', main: 'main', ul: 'list', ol: 'list',
-          li: 'listitem', table: 'table', tr: 'row', td: 'cell', th: 'columnheader',
-          form: 'form', dialog: 'dialog', option: 'option', header: 'banner',
-          footer: 'contentinfo', aside: 'complementary', progress: 'progressbar'}[tag] || '';
-}
-function accessibleName(el) {
-  const aria = el.getAttribute('aria-label');
-  if (clean(aria)) return clean(aria);
-  const by = el.getAttribute('aria-labelledby');
-  if (by) {
-    const text = by.split(/\s+/).map((id) => document.getElementById(id)).filter(Boolean)
-      .map((n) => n.innerText || n.textContent).join(' ');
-    if (clean(text)) return clean(text);
-  }
-  if (el.labels && el.labels.length) {
-    const text = Array.from(el.labels).map((l) => l.innerText || l.textContent).join(' ');
-    if (clean(text)) return clean(text);
-  }
-  for (const attr of ['alt', 'title', 'placeholder']) {
-    if (clean(el.getAttribute(attr))) return clean(el.getAttribute(attr));
-  }
-  if (el.tagName === 'INPUT' && ['button', 'submit', 'reset'].includes(el.type)) return clean(el.value);
-  return clean(el.innerText || el.textContent);
-}
-function selectorPath(el) {
-  const parts = [];
-  for (let node = el; node && node.nodeType === 1; node = node.parentElement) {
-    const root = node.getRootNode();
-    if (stableId(node.id) && root.querySelectorAll('#' + CSS.escape(node.id)).length === 1) {
-      parts.unshift('#' + CSS.escape(node.id));
-      break;
-    }
-    const testId = node.getAttribute('data-testid');
-    const byTestId = testId && `[data-testid="${CSS.escape(testId)}"]`;
-    if (byTestId && root.querySelectorAll(byTestId).length === 1) {
-      parts.unshift(byTestId);
-      break;
-    }
-    const tag = node.tagName.toLowerCase();
-    if (tag === 'html' || tag === 'body') {
-      parts.unshift(tag);
-      break;
-    }
-    let index = 1;
-    for (let s = node.previousElementSibling; s; s = s.previousElementSibling) {
-      if (s.tagName === node.tagName) index++;
-    }
-    parts.unshift(`${tag}:nth-of-type(${index})`);
-  }
-  return parts.join(' > ');
-}
-function describe(el) {
-  const r = el.getBoundingClientRect();
-  return {
-    tag: el.tagName.toLowerCase(),
-    role: el.getAttribute('role') || implicitRole(el),
-    name: accessibleName(el),
-    text: clean(el.innerText || el.textContent || el.value),
-    id: el.id || null,
-    testid: el.getAttribute('data-testid'),
-    selector: selectorPath(el),
-    box: {x: r.x, y: r.y, width: r.width, height: r.height},
-  };
-}
-"""
+_DESCRIBE_JS = _page_script("describe.js")
 _ANCHOR_JS = (
     "([x, y]) => {"
     + _DESCRIBE_JS
@@ -197,20 +120,7 @@ _DESCRIBE_ELEMENT_JS = "(el) => {" + _DESCRIBE_JS + " return describe(el); }"
 # Waits one rendered frame and says whether the page changed during it. The DOM is watched by a
 # MutationObserver (installed on first use); running animations, canvases and videos change
 # pixels without mutations, so for those settle falls back to comparing captured frames.
-_PAGE_STATE_JS = """() => {
-  const w = window;
-  if (!w.__cuaMutations) {
-    w.__cuaMutations = {n: 0};
-    new MutationObserver(() => { w.__cuaMutations.n++; }).observe(document,
-      {subtree: true, childList: true, attributes: true, characterData: true});
-  }
-  return {
-    mutations: performance.timeOrigin + ":" + w.__cuaMutations.n,
-    pixels: (document.getAnimations ? document.getAnimations().some((a) => a.playState === "running") : false)
-      || document.querySelector("canvas, video") !== null,
-    ready: document.readyState === "complete",
-  };
-}"""
+_PAGE_STATE_JS = _page_script("page_state.js").rstrip()
 _FRAME_PROBE_JS = (
     "async () => { const state = " + _PAGE_STATE_JS + "; const before = state().mutations;"
     " await new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)));"
