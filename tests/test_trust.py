@@ -313,8 +313,12 @@ def stalled_second_turn(server_box: list[StandIn]) -> list[Any]:
 
 
 def chromium_below_us() -> list[int]:
-    return [p for p in descendants(os.getpid()) if alive(p)
-            and b"chrom" in Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[0]]
+    def is_chromium(pid: int) -> bool:
+        try:
+            return b"chrom" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+        except OSError:  # gone meanwhile
+            return False
+    return [p for p in descendants(os.getpid()) if alive(p) and is_chromium(p)]
 
 
 @pytest.mark.parametrize("how", ["cancel", "wait_for"])
