@@ -403,6 +403,23 @@ def environ_of(pid: int) -> bytes:
         return b""
 
 
+def executable_of(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def key_in_environment_after_exec(pid: int, parent: str | None) -> bool:
+    """Whether ``pid``, a program cua started, holds the API key. Between fork and exec a child is
+    still cua itself, with cua's environment: only an environment read while the child runs a
+    program other than the parent's, the same one before and after the read, counts."""
+    before = executable_of(pid)
+    environment = environ_of(pid)
+    after = executable_of(pid)
+    return before is not None and before == after != parent and API_KEY.encode() in environment
+
+
 def display_of(pid: int) -> str | None:
     env = environ_of(pid).split(b"\0")
     return next((v[8:].decode() for v in env if v.startswith(b"DISPLAY=")), None)
@@ -431,12 +448,13 @@ def test_launch_starts_and_stops_its_own_display(tmp_path: Path) -> None:
             proc = start_cua(["run", "--task", "press it", "--env", "ubuntu", "--launch", launch,
                               "--base-url", server.base_url, "--json", "--out", str(tmp_path)],
                              clean_env(OPENAI_API_KEY=API_KEY), tmp_path)
+            parent = executable_of(proc.pid)
 
             def watch() -> None:
                 while not stop.is_set() and proc.poll() is None:
                     for pid, name in descendants(proc.pid).items():  # named once exec'd
                         seen[pid] = (name, seen.get(pid, (name, None))[1] or display_of(pid))
-                        if API_KEY.encode() in environ_of(pid):
+                        if key_in_environment_after_exec(pid, parent):
                             leaked.add(name)
                     time.sleep(0.05)
 

@@ -44,6 +44,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
         with self.server.lock:  # type: ignore[attr-defined]
             self.server.seen.append(self.headers["Host"].rsplit(":", 1)[0])  # type: ignore[attr-defined]
+            self.server.paths.append(self.path)  # type: ignore[attr-defined]
         parts = urlsplit(self.path)
         if parts.path == "/redirect":
             self.send_response(302)
@@ -71,6 +72,7 @@ class _Server:
         self._server = server_class((address, 0), _Handler)
         self._server.daemon_threads = True
         self._server.seen = []  # type: ignore[attr-defined]
+        self._server.paths = []  # type: ignore[attr-defined]
         self._server.lock = threading.Lock()  # type: ignore[attr-defined]
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -83,9 +85,16 @@ class _Server:
         with self._server.lock:  # type: ignore[attr-defined]
             return list(self._server.seen)  # type: ignore[attr-defined]
 
+    def host_of(self, path: str) -> list[str]:
+        """The hosts that requests for ``path`` came under (a late favicon request is not one)."""
+        with self._server.lock:  # type: ignore[attr-defined]
+            pairs = zip(self._server.seen, self._server.paths)  # type: ignore[attr-defined]
+            return [host for host, seen_path in pairs if seen_path == path]
+
     def clear(self) -> None:
         with self._server.lock:  # type: ignore[attr-defined]
             self._server.seen.clear()  # type: ignore[attr-defined]
+            self._server.paths.clear()  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self._server.shutdown()
@@ -134,15 +143,16 @@ async def test_hosts_are_canonical_the_way_chromium_resolves_them(v4: _Server, v
     async with environment:
         page = environment.page
         for server, spellings in ((v4, V4_SPELLINGS), (v6, V6_SPELLINGS)):
-            for spelling in spellings:
-                await page.goto(server.url(spelling))
+            for number, spelling in enumerate(spellings):
+                path = f"/page?spelling={number}"  # one path each: the request is found by it
+                await page.goto(server.url(spelling, path))
                 chromium = await page.evaluate("location.hostname")
                 expected = chromium.strip("[]").rstrip(".")
                 if expected.startswith("::ffff:"):  # IPv4-mapped: it reaches the IPv4 address
                     expected = "127.0.0.1"
                 assert canonical_host(spelling) == expected, f"{spelling!r}: Chromium opened {chromium!r}"
                 assert canonical_host(chromium) == expected
-                assert server.seen[-1] == chromium
+                assert server.host_of(path) == [chromium]
 
 
 async def test_block_list_stops_every_spelling_of_its_host(v4: _Server) -> None:
