@@ -86,32 +86,133 @@ class Type(_Action):
 
 
 class Wait(_Action):
-    """The wire action has no duration; ``ms`` is ours (scripts and replays may set it)."""
+    """OpenAI's wait has no duration (``ms`` None: the environment's default); Claude's and
+    Gemini's have one, and scripts and replays may set it."""
 
     type: Literal["wait"] = "wait"
-    ms: int | None = None
+    ms: Annotated[int, Field(ge=0, le=60_000)] | None = None
 
 
 class Screenshot(_Action):
     type: Literal["screenshot"] = "screenshot"
 
 
+# --- Actions beyond OpenAI's nine: what Claude's and Gemini's tools need ----------------------------
+
+
+class TripleClick(_Action):
+    """Three left clicks in a row (selects a line or paragraph)."""
+
+    type: Literal["triple_click"] = "triple_click"
+    x: int
+    y: int
+    keys: list[str] | None = None
+
+
+class MouseDown(_Action):
+    """Press a mouse button and keep it down; at (x, y) when given, else where the pointer is."""
+
+    type: Literal["mouse_down"] = "mouse_down"
+    x: int | None = None
+    y: int | None = None
+    button: MouseButton = "left"
+
+
+class MouseUp(_Action):
+    """Release a mouse button; at (x, y) when given, else where the pointer is."""
+
+    type: Literal["mouse_up"] = "mouse_up"
+    x: int | None = None
+    y: int | None = None
+    button: MouseButton = "left"
+
+
+class KeyDown(_Action):
+    """Press keys (in order) and keep them down until a ``key_up``."""
+
+    type: Literal["key_down"] = "key_down"
+    keys: Annotated[list[str], Field(min_length=1)]
+
+
+class KeyUp(_Action):
+    """Release keys held by a ``key_down`` (in reverse order)."""
+
+    type: Literal["key_up"] = "key_up"
+    keys: Annotated[list[str], Field(min_length=1)]
+
+
+class HoldKey(_Action):
+    """Hold keys down for ``ms`` milliseconds, then release them."""
+
+    type: Literal["hold_key"] = "hold_key"
+    keys: Annotated[list[str], Field(min_length=1)]
+    ms: Annotated[int, Field(ge=0, le=60_000)]
+
+
+class Zoom(_Action):
+    """Look closer: answers the model-space region (x0, y0)–(x1, y1) at the screen's own resolution."""
+
+    type: Literal["zoom"] = "zoom"
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    def points(self) -> list[tuple[int, int]]:
+        return []  # a region to look at, not a point to act on (bounds are checked on its own)
+
+    def corners(self) -> list[tuple[int, int]]:
+        return [(self.x0, self.y0), (self.x1 - 1, self.y1 - 1)]
+
+
+class CursorPosition(_Action):
+    """Where the pointer is, in model space (answered to the model, nothing on screen changes)."""
+
+    type: Literal["cursor_position"] = "cursor_position"
+
+
+class Navigate(_Action):
+    """Open a URL in the browser (through the run's domain policy)."""
+
+    type: Literal["navigate"] = "navigate"
+    url: Annotated[str, Field(min_length=1)]
+
+
+class Back(_Action):
+    type: Literal["back"] = "back"
+
+
+class Forward(_Action):
+    type: Literal["forward"] = "forward"
+
+
 Action = Annotated[
-    Union[Click, DoubleClick, Drag, Keypress, Move, Scroll, Type, Wait, Screenshot],
+    Union[
+        Click, DoubleClick, Drag, Keypress, Move, Scroll, Type, Wait, Screenshot,
+        TripleClick, MouseDown, MouseUp, KeyDown, KeyUp, HoldKey, Zoom, CursorPosition, Navigate, Back, Forward,
+    ],
     Field(discriminator="type"),
 ]
-ACTION_TYPES = ("click", "double_click", "drag", "keypress", "move", "scroll", "type", "wait", "screenshot")
+ACTION_TYPES = (
+    "click", "double_click", "drag", "keypress", "move", "scroll", "type", "wait", "screenshot",
+    "triple_click", "mouse_down", "mouse_up", "key_down", "key_up", "hold_key", "zoom", "cursor_position",
+    "navigate", "back", "forward",
+)
+# OpenAI's computer tool sends only these; the others come from the other vendors' adapters.
+OPENAI_ACTION_TYPES = ACTION_TYPES[:9]
 _ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)
 
 
-def parse_action(raw: Any, *, where: str = "computer_call") -> Action:
-    """Turn one raw model action into a typed action, or raise ``ModelOutputError`` naming it."""
+def parse_action(raw: Any, *, where: str = "computer_call", known: tuple[str, ...] = ACTION_TYPES) -> Action:
+    """Turn one raw action into a typed action, or raise ``ModelOutputError`` naming it.
+
+    ``known`` narrows the types accepted (OpenAI's tool sends only ``OPENAI_ACTION_TYPES``)."""
     if not isinstance(raw, dict):
         raise ModelOutputError(f"{where}: action must be an object, got {type(raw).__name__}")
     kind = raw.get("type")
-    if kind not in ACTION_TYPES:
+    if kind not in known:
         raise ModelOutputError(
-            f"{where}: unknown action type {kind!r} (known: {', '.join(ACTION_TYPES)})"
+            f"{where}: unknown action type {kind!r} (known: {', '.join(known)})"
         )
     try:
         action = _ACTION_ADAPTER.validate_python(raw)
@@ -285,6 +386,12 @@ def check_in_bounds(action: Action, model: Size, *, where: str = "computer_call"
         if not (0 <= x < model.width and 0 <= y < model.height):
             raise ModelOutputError(
                 f"{where}: {action.type} at ({x}, {y}) is outside the {model} display"
+            )
+    if isinstance(action, Zoom):
+        if not (0 <= action.x0 < action.x1 <= model.width and 0 <= action.y0 < action.y1 <= model.height):
+            raise ModelOutputError(
+                f"{where}: zoom region ({action.x0}, {action.y0})–({action.x1}, {action.y1}) is not a "
+                f"non-empty region inside the {model} display"
             )
 
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterable, Literal, Protocol
 
-from .actions import Action, Size, action_to_wire, check_in_bounds, parse_action
+from .actions import OPENAI_ACTION_TYPES, Action, Size, action_to_wire, check_in_bounds, parse_action
 from .config import RunSettings
 from .environments.base import Environment
 from .errors import CuaError, EnvironmentError_, ModelOutputError, SafetyDenied
@@ -410,7 +410,7 @@ class Agent:
         where = f"computer_call {call.call_id}"
         actions: list[Action] = []
         for n, raw in enumerate(call.raw_actions()):
-            action = parse_action(raw, where=f"{where} action {n + 1}")
+            action = parse_action(raw, where=f"{where} action {n + 1}", known=OPENAI_ACTION_TYPES)
             check_in_bounds(action, size, where=f"{where} action {n + 1}")
             actions.append(action)
         if not actions:

@@ -33,6 +33,11 @@ class EnvironmentError_(CuaError):
     exit_code = 4
 
 
+class ActionNotSupported(ModelOutputError):
+    """The environment cannot perform this action (``navigate`` on a desktop, ``zoom`` where no
+    full-resolution capture exists): said precisely, never skipped silently."""
+
+
 class SafetyDenied(CuaError):
     """A pending safety check was not acknowledged under the run's safety policy."""
 

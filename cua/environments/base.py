@@ -12,25 +12,47 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any, Awaitable, Callable, Literal
 
+from dataclasses import dataclass
+
 from ..actions import (
     Action,
+    Back,
     Click,
+    CursorPosition,
     DoubleClick,
     Drag,
+    Forward,
+    HoldKey,
+    KeyDown,
     Keypress,
+    KeyUp,
+    MouseDown,
+    MouseUp,
     Move,
+    Navigate,
     Screenshot,
     Scroll,
     Size,
+    TripleClick,
     Type,
     Wait,
+    Zoom,
 )
+from ..errors import ActionNotSupported
 from ..redact import child_environment
 
 EnvKind = Literal["browser", "mac", "windows", "ubuntu", "linux"]
 ENV_KINDS: tuple[str, ...] = ("browser", "mac", "windows", "ubuntu", "linux")
 
 DEFAULT_WAIT_MS = 1000
+
+
+@dataclass(frozen=True)
+class ActionOutput:
+    """What an action answers besides the screen: a zoomed image, or the pointer's position."""
+
+    image: bytes | None = None  # PNG (zoom)
+    point: tuple[int, int] | None = None  # model space (cursor_position)
 
 
 class Environment(ABC):
@@ -97,6 +119,58 @@ class Environment(ABC):
     async def wait(self, ms: int | None = None) -> None:
         await asyncio.sleep((self.wait_ms if ms is None else ms) / 1000)
 
+    # --- Beyond OpenAI's nine actions (Claude's and Gemini's tools). An environment that cannot do
+    # one keeps the default, which says so; a silent no-op would lie to the model.
+
+    def _unsupported(self, what: str) -> ActionNotSupported:
+        return ActionNotSupported(f"the {self.kind} environment cannot {what}")
+
+    async def triple_click(self, x: int, y: int, keys: list[str] | None = None) -> None:
+        raise self._unsupported("triple-click")
+
+    async def mouse_down(self, x: int | None, y: int | None, button: str = "left") -> None:
+        """Press ``button`` (at (x, y) when given, else where the pointer is) and keep it down."""
+        raise self._unsupported("hold a mouse button down")
+
+    async def mouse_up(self, x: int | None, y: int | None, button: str = "left") -> None:
+        raise self._unsupported("release a mouse button")
+
+    async def key_down(self, keys: list[str]) -> None:
+        raise self._unsupported("hold keys down")
+
+    async def key_up(self, keys: list[str]) -> None:
+        raise self._unsupported("release held keys")
+
+    async def hold_key(self, keys: list[str], ms: int) -> None:
+        """Keys down for ``ms``, then up (reverse order), even when the wait is cancelled."""
+        await self.key_down(keys)
+        try:
+            await asyncio.sleep(ms / 1000)
+        finally:
+            await self.key_up(keys)
+
+    async def zoom(self, x0: int, y0: int, x1: int, y1: int) -> bytes:
+        """A PNG of the model-space region at the screen's own resolution (never below the
+        region's model-space size), aspect kept."""
+        raise self._unsupported("zoom")
+
+    async def cursor_position(self) -> tuple[int, int]:
+        """The pointer's position in model space."""
+        raise self._unsupported("tell the pointer's position")
+
+    async def navigate(self, url: str) -> None:
+        raise self._unsupported("open a URL (only the browser environment can)")
+
+    async def back(self) -> None:
+        raise self._unsupported("go back (only the browser environment can)")
+
+    async def forward(self) -> None:
+        raise self._unsupported("go forward (only the browser environment can)")
+
+    def wheel_notch_px(self) -> float:
+        """Model pixels one wheel notch scrolls (how Claude's notch counts become pixels)."""
+        return 100.0
+
     async def current_url(self) -> str | None:
         """The page URL for browser environments; None elsewhere."""
         return None
@@ -111,8 +185,8 @@ class Environment(ABC):
         """What is under (x, y), to relocate it on replay; None when the environment cannot tell."""
         return None
 
-    async def execute(self, action: Action) -> None:
-        """Run one typed action."""
+    async def execute(self, action: Action) -> ActionOutput | None:
+        """Run one typed action; zoom and cursor_position answer something."""
         match action:
             case Click():
                 await self.click(action.x, action.y, action.button, action.keys)
@@ -132,6 +206,29 @@ class Environment(ABC):
                 await self.wait(action.ms)
             case Screenshot():
                 pass
+            case TripleClick():
+                await self.triple_click(action.x, action.y, action.keys)
+            case MouseDown():
+                await self.mouse_down(action.x, action.y, action.button)
+            case MouseUp():
+                await self.mouse_up(action.x, action.y, action.button)
+            case KeyDown():
+                await self.key_down(action.keys)
+            case KeyUp():
+                await self.key_up(action.keys)
+            case HoldKey():
+                await self.hold_key(action.keys, action.ms)
+            case Zoom():
+                return ActionOutput(image=await self.zoom(action.x0, action.y0, action.x1, action.y1))
+            case CursorPosition():
+                return ActionOutput(point=await self.cursor_position())
+            case Navigate():
+                await self.navigate(action.url)
+            case Back():
+                await self.back()
+            case Forward():
+                await self.forward()
+        return None
 
 
 async def stable_frame(grab: Callable[[], Awaitable[bytes]], timeout: float, interval: float) -> bytes | None:
