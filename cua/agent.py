@@ -1,40 +1,27 @@
 """The computer-use loop: screenshot → model → actions → environment → screenshot, until done.
 
 Read it top to bottom: ``Agent.run`` sends the task, then for every model turn decides the safety
-checks, runs the actions of each call in order, takes ONE screenshot once the screen settled, and
-answers. It knows nothing of Playwright or X11 (environments) nor of HTTP (the client).
+checks, runs the actions of each call in order, takes a screenshot once the screen settled, and
+answers. It knows nothing of Playwright or X11 (environments) nor of any vendor's wire format (providers):
+a provider hands it typed turns and takes typed answers back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import inspect
-import io
 import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Literal, Protocol
+from typing import Any, Awaitable, Callable, Iterable, Literal
 
-from .actions import OPENAI_ACTION_TYPES, Action, Size, action_to_wire, check_in_bounds, parse_action
+from .actions import Action, action_to_wire, check_in_bounds
 from .config import RunSettings
-from .environments.base import Environment
+from .environments.base import ActionOutput, Environment
 from .errors import CuaError, EnvironmentError_, ModelOutputError, SafetyDenied
 from .functions import FunctionRegistry
-from .responses.models import (
-    ComputerCall,
-    ComputerCallOutput,
-    ComputerScreenshot,
-    CreateRequest,
-    FunctionCall,
-    FunctionCallOutput,
-    Message,
-    Reasoning,
-    Response,
-    SafetyCheck,
-    computer_tool,
-)
+from .providers.base import CallAnswer, ComputerCall, FunctionCall, Provider, SafetyCheck, Screen, Turn, Usage
 from .trace.anchors import capture_anchor
 from .trace.recorder import RunTrace
 
@@ -47,25 +34,6 @@ EXIT_CODES: dict[str, int] = {
     "completed": 0, "failed": 1, "max_steps": 1, "timeout": 1, "diverged": 1,
     "safety_denied": 5, "interrupted": 130,
 }
-
-
-@dataclass
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_tokens: int = 0
-    total_tokens: int = 0
-
-    def add(self, usage: Any) -> None:
-        if usage is None:
-            return
-        self.input_tokens += usage.input_tokens
-        self.output_tokens += usage.output_tokens
-        self.reasoning_tokens += usage.reasoning_tokens
-        self.total_tokens += usage.total_tokens or (usage.input_tokens + usage.output_tokens)
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
 
 
 @dataclass
@@ -102,10 +70,6 @@ class RunResult:
             data["healed"] = self.healed
             data["diverged_at"] = self.diverged_at
         return data
-
-
-class ResponsesLike(Protocol):
-    async def create(self, request: CreateRequest, on_event: Callable[[dict], None] | None = None) -> Response: ...
 
 
 # --- Safety -------------------------------------------------------------------------------------
@@ -185,87 +149,13 @@ async def ask_on_terminal(checks: list[SafetyCheck]) -> bool | None:
     return answer.strip().lower() in {"y", "yes"}
 
 
-# --- Conversation state ------------------------------------------------------------------------
-
-
-OMITTED_NOTE = "earlier screenshot omitted to bound the request size"
-
-
-def _placeholder_png(width: int, height: int) -> bytes:
-    """A flat grey frame with a short note: a valid screenshot that costs a few hundred bytes."""
-    from PIL import Image, ImageDraw
-
-    img = Image.new("L", (width, height), 128)
-    ImageDraw.Draw(img).text((10, 10), OMITTED_NOTE, fill=255)
-    out = io.BytesIO()
-    img.save(out, format="PNG", optimize=True)
-    return out.getvalue()
-
-
-def data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-class Conversation:
-    """Builds each request. Chained (``previous_response_id``) or stateless (full replay)."""
-
-    def __init__(self, settings: RunSettings, tools: list[dict[str, Any]], display: Size) -> None:
-        self.settings = settings
-        self.tools = tools
-        self.display = display  # the screenshots' size, for the placeholder of omitted ones
-        self.previous_response_id: str | None = None
-        self.history: list[dict[str, Any]] = []  # stateless only: every item so far, in order
-        self._screenshot_slots: list[tuple[int, str]] = []  # (index in history, call_id)
-        self._placeholder: str | None = None
-
-    def request(self, new_items: list[dict[str, Any]]) -> CreateRequest:
-        s = self.settings
-        common: dict[str, Any] = dict(
-            model=s.model,
-            tools=self.tools,
-            instructions=s.instructions,
-            reasoning=s.reasoning(),
-            truncation="auto" if s.tool_format == "preview" else None,
-            stream=s.stream or None,
-        )
-        if not s.stateless:
-            return CreateRequest(input=new_items, previous_response_id=self.previous_response_id, **common)
-        for item in new_items:
-            if item.get("type") == "computer_call_output":
-                self._screenshot_slots.append((len(self.history), item["call_id"]))
-            self.history.append(item)
-        self._trim_screenshots()
-        return CreateRequest(
-            input=list(self.history), store=False, include=["reasoning.encrypted_content"], **common
-        )
-
-    def record(self, response: Response) -> None:
-        if self.settings.stateless:
-            self.history.extend(item.wire() for item in response.output)
-        else:
-            self.previous_response_id = response.id
-
-    def _trim_screenshots(self) -> None:
-        excess = self._screenshot_slots[: -self.settings.keep_screenshots]
-        if not excess:
-            return
-        if self._placeholder is None:
-            size = self.display
-            self._placeholder = data_url(_placeholder_png(size.width, size.height))
-        for index, _ in excess:
-            item = dict(self.history[index])
-            item["output"] = {"type": "computer_screenshot", "image_url": self._placeholder}
-            self.history[index] = item
-        del self._screenshot_slots[: len(excess)]
-
-
 # --- The loop ----------------------------------------------------------------------------------
 
 
 class Agent:
     def __init__(
         self,
-        client: ResponsesLike,
+        provider: Provider,
         env: Environment,
         settings: RunSettings,
         *,
@@ -275,7 +165,7 @@ class Agent:
         on_step: Callable[[dict[str, Any]], None] | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        self.client = client
+        self.provider = provider
         self.env = env
         self.settings = settings
         self.trace = trace
@@ -286,11 +176,6 @@ class Agent:
         self.on_event = on_event
         self.result = RunResult(status="running")
         self.last_screen: str | None = None  # run-relative path of the newest screenshot
-
-    def _tools(self) -> list[dict[str, Any]]:
-        s = self.settings
-        size = self.env.display  # the started environment's: a screen of another shape changes it
-        return [computer_tool(s.tool_format, size.width, size.height, s.env), *self.functions.definitions()]
 
     async def _screenshot(self) -> tuple[bytes, str | None]:
         png = await self.env.screenshot()
@@ -323,20 +208,13 @@ class Agent:
 
     async def _loop(self, task: str) -> None:
         s, result = self.settings, self.result
-        conversation = Conversation(s, self._tools(), self.env.display)
         png, rel = await self._screenshot()
         self.last_screen = rel
         if self.trace:  # the size the model sees: --display, or the part of it the screen's shape fills
-            self.trace.update(initial_screen=rel, display=str(self.env.display))
-        pending: list[dict[str, Any]] = [
-            {
-                "role": "user",
-                "content": [
-                    {"type": "input_text", "text": task},
-                    {"type": "input_image", "image_url": data_url(png)},
-                ],
-            }
-        ]
+            self.trace.update(initial_screen=rel, display=str(self.env.display), **self.provider.public())
+        # The started environment's display: a screen of another shape changes it.
+        screen = Screen(display=self.env.display, environment=s.env, notch_px=self.env.wheel_notch_px())
+        self.provider.start(task, png, screen, self.functions.specs())
         while True:
             if result.steps >= s.max_steps:
                 result.status, result.reason = "max_steps", f"stopped after {s.max_steps} steps"
@@ -344,16 +222,15 @@ class Agent:
             step: dict[str, Any] = {"step": result.steps + 1, "screen_before": self.last_screen}
             t0 = time.monotonic()
             step["elapsed_s"] = round(self.trace.elapsed(), 3) if self.trace else None
-            response = await self.client.create(conversation.request(pending), on_event=self.on_event)
+            turn = await self.provider.next_turn(self.on_event)
             result.steps += 1  # a step is a model turn: counted once the model has answered
             step["model_ms"] = round((time.monotonic() - t0) * 1000)
-            conversation.record(response)
-            result.usage.add(response.usage)
-            step["response_id"] = response.id
-            step["usage"] = _usage_dict(response.usage)
+            result.usage.add(turn.usage)
+            step["response_id"] = turn.id
+            step["usage"] = turn.usage.as_dict() if turn.usage else None
             try:
-                await self.env.begin_step(result.steps, _turn_title(response))
-                pending = await self._handle_output(response, step)
+                await self.env.begin_step(result.steps, turn.title())
+                answers = await self._handle_turn(turn, step)
             finally:  # a step that ends the run (safety denial, bad output) is recorded too
                 if self.trace:  # run.json is rewritten at the end; readers count steps.jsonl
                     self.trace.append_step(step)
@@ -361,65 +238,67 @@ class Agent:
                     self.on_step(step)
             if result.status != "running":
                 return
+            self.provider.answer(answers)
             if s.token_budget and result.usage.total_tokens >= s.token_budget:
                 result.status = "failed"
                 result.reason = f"token budget of {s.token_budget} exhausted ({result.usage.total_tokens} used)"
                 return
 
-    async def _handle_output(self, response: Response, step: dict[str, Any]) -> list[dict[str, Any]]:
-        """Execute what the response asks for; return the items that answer it."""
+    async def _handle_turn(self, turn: Turn, step: dict[str, Any]) -> list[CallAnswer]:
+        """Execute what the turn asks for; return one answer per call, in order."""
         result = self.result
-        items = response.output
-        step["items"] = [_strip_item(i.wire()) for i in items]
-        step["reasoning"] = "\n".join(i.summary_text() for i in items if isinstance(i, Reasoning) and i.summary_text())
-        messages = [i for i in items if isinstance(i, Message)]
-        step["text"] = "\n".join(m.text() for m in messages if m.text())
-        calls = [i for i in items if isinstance(i, (ComputerCall, FunctionCall))]
-
-        refusal = next((m.refusal() for m in messages if m.refusal()), None)
-        if refusal:
-            result.status, result.reason, result.final_text = "failed", "refused", refusal
+        step["items"] = turn.items
+        step["reasoning"] = turn.reasoning
+        step["text"] = turn.text
+        if turn.refusal:
+            result.status, result.reason, result.final_text = "failed", "refused", turn.refusal
             step["final"] = True
             return []
-        if response.status in {"failed", "incomplete"} and not calls:
-            detail = response.error or response.incomplete_details or {}
-            result.status, result.reason = "failed", f"response {response.status}: {detail}"
+        if turn.failure and not turn.calls:
+            result.status, result.reason = "failed", turn.failure
             step["final"] = True
             return []
-        if not calls:
-            result.status, result.final_text = "completed", step["text"]
+        if not turn.calls:
+            result.status, result.final_text = "completed", turn.text
             result.final_url = await self.env.current_url()
             step["final"] = True
             return []
 
         step["actions"], step["functions"], step["safety_checks"] = [], [], []
-        # Every call is validated and every safety check of the response decided before the first
-        # action runs: a bad action or a denied check must not leave half a response executed.
-        batches = {id(c): self._parse_call(c) for c in calls if isinstance(c, ComputerCall)}
-        acknowledged = await self._decide_safety([c for c in calls if isinstance(c, ComputerCall)], step)
-        answers: list[dict[str, Any]] = []
-        for call in calls:
-            if isinstance(call, FunctionCall):
+        # Every call is validated and every safety check of the turn decided before the first
+        # action runs: a bad action or a denied check must not leave half a turn executed.
+        computer = [c for c in turn.calls if isinstance(c, ComputerCall)]
+        for call in computer:
+            self._validate(call)
+            if call.problem and not self.provider.answers_errors:
+                raise ModelOutputError(call.problem)
+        acknowledged = await self._decide_safety([c for c in computer if not c.problem], step)
+        answers: list[CallAnswer] = []
+        failed = False
+        for call in turn.calls:
+            if failed:  # an earlier call of the turn failed: the model is told this one did not run
+                answers.append(CallAnswer(call=call, executed=False))
+            elif isinstance(call, FunctionCall):
                 answers.append(await self._run_function(call, step))
             else:
-                answers.append(await self._run_computer_call(call, batches[id(call)], acknowledged, step))
+                answers.append(await self._run_computer_call(call, acknowledged, step))
+            failed = answers[-1].error is not None
         return answers
 
-    def _parse_call(self, call: ComputerCall) -> list[Action]:
-        size = self.env.display
-        where = f"computer_call {call.call_id}"
-        actions: list[Action] = []
-        for n, raw in enumerate(call.raw_actions()):
-            action = parse_action(raw, where=f"{where} action {n + 1}", known=OPENAI_ACTION_TYPES)
-            check_in_bounds(action, size, where=f"{where} action {n + 1}")
-            actions.append(action)
-        if not actions:
-            raise ModelOutputError(f"{where}: no action given")
-        return actions
+    def _validate(self, call: ComputerCall) -> None:
+        """Coordinates outside the display are bad output, never clamped: the call gets a problem."""
+        if call.problem:
+            return
+        for n, action in enumerate(call.actions):
+            try:
+                check_in_bounds(action, self.env.display, where=f"{call.name} {call.id} action {n + 1}")
+            except ModelOutputError as exc:
+                call.problem = str(exc)
+                return
 
     async def _decide_safety(self, calls: list[ComputerCall], step: dict[str, Any]) -> set[str]:
         """The ids of the acknowledged checks of all ``calls``; raises ``SafetyDenied``."""
-        pending = [c for call in calls for c in call.pending_safety_checks]
+        pending = [c for call in calls for c in call.safety_checks]
         if not pending:
             return set()
         step["safety_checks"].extend(
@@ -435,69 +314,63 @@ class Agent:
             check["decision"] = "acknowledged"
         return {c.id for c in acknowledged}
 
-    async def _run_function(self, call: FunctionCall, step: dict[str, Any]) -> dict[str, Any]:
+    async def _run_function(self, call: FunctionCall, step: dict[str, Any]) -> CallAnswer:
         t0 = time.monotonic()
-        output = await self.functions.call(call.name, call.arguments)
+        try:
+            output = await self.functions.call(call.name, call.arguments)
+        except ModelOutputError as exc:  # an unknown function, arguments that are not JSON
+            if not self.provider.answers_errors:
+                raise
+            step["functions"].append({"name": call.name, "arguments": call.arguments, "error": str(exc)})
+            return CallAnswer(call=call, error=str(exc))
         step["functions"].append(
             {"name": call.name, "arguments": call.arguments, "output": output[:2000],
              "ms": round((time.monotonic() - t0) * 1000)}
         )
         await self.env.settle()
-        return FunctionCallOutput(call_id=call.call_id, output=output).wire()
+        return CallAnswer(call=call, output=output)
 
-    async def _run_computer_call(self, call: ComputerCall, actions: list[Action], acknowledged: set[str],
-                                 step: dict[str, Any]) -> dict[str, Any]:
-        for action in actions:
-            step["actions"].append(await self._execute(action))
-        t0 = time.monotonic()
-        await self.env.settle()
-        png, rel = await self._screenshot()
-        step["settle_ms"] = round((time.monotonic() - t0) * 1000)
-        step["screen_after"] = self.last_screen = rel
-        url = await self.env.current_url()
-        step["url"] = url
-        return ComputerCallOutput(
-            call_id=call.call_id,
-            output=ComputerScreenshot(image_url=data_url(png)),
-            acknowledged_safety_checks=[c for c in call.pending_safety_checks if c.id in acknowledged],
-            current_url=url,
-        ).wire()
+    async def _run_computer_call(self, call: ComputerCall, acknowledged: set[str],
+                                 step: dict[str, Any]) -> CallAnswer:
+        answer = CallAnswer(call=call, acknowledged=[c for c in call.safety_checks if c.id in acknowledged],
+                            error=call.problem)
+        if call.problem:
+            step["actions"].append({"call": call.id, "error": call.problem})
+        for action in call.actions if not call.problem else []:
+            record: dict[str, Any] = {"action": action_to_wire(action)}
+            step["actions"].append(record)
+            try:
+                output = await self._execute(action, record)
+            except (ModelOutputError, EnvironmentError_) as exc:
+                if not self.provider.answers_errors:
+                    raise
+                record["error"] = answer.error = str(exc)  # told to the model; the run goes on
+                break
+            if output is not None:
+                answer.outputs.append(output)
+        if call.screenshot or answer.error:  # a failed call shows the model where things stand
+            t0 = time.monotonic()
+            await self.env.settle()
+            answer.screenshot, rel = await self._screenshot()
+            step["settle_ms"] = round((time.monotonic() - t0) * 1000)
+            step["screen_after"] = self.last_screen = rel
+            answer.url = step["url"] = await self.env.current_url()
+        return answer
 
-    async def _execute(self, action: Action) -> dict[str, Any]:
-        record: dict[str, Any] = {"action": action_to_wire(action)}
+    async def _execute(self, action: Action, record: dict[str, Any]) -> ActionOutput | None:
         points = action.points()
         if points and self.trace:
             record["anchor"] = await self._anchor(*points[0])
         t0 = time.monotonic()
         try:
-            await self.env.execute(action)
+            output = await self.env.execute(action)
         finally:
             record["ms"] = round((time.monotonic() - t0) * 1000)
-        return record
+        if output is not None and output.point is not None:
+            record["point"] = list(output.point)
+        if output is not None and output.image is not None and self.trace:
+            record["image"] = self.trace.save_screenshot(output.image)
+        return output
 
     async def _anchor(self, x: int, y: int) -> dict[str, Any] | None:
         return await capture_anchor(self.env, x, y)
-
-
-def _turn_title(response: Response) -> str:
-    kinds = [str(a.get("type", "?")) for i in response.output if isinstance(i, ComputerCall) for a in i.raw_actions()]
-    kinds += [f"{i.name}()" for i in response.output if isinstance(i, FunctionCall)]
-    return ", ".join(kinds) or "answer"
-
-
-def _usage_dict(usage: Any) -> dict[str, int] | None:
-    if usage is None:
-        return None
-    return {
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "reasoning_tokens": usage.reasoning_tokens,
-        "total_tokens": usage.total_tokens,
-    }
-
-
-def _strip_item(item: dict[str, Any]) -> dict[str, Any]:
-    """Items as recorded: no encrypted reasoning blobs (large and useless to a reader)."""
-    if "encrypted_content" in item:
-        item = {**item, "encrypted_content": "…"}
-    return item

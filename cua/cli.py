@@ -58,7 +58,7 @@ def _positive_float(value: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cua", description="Computer-use automation runner for the Responses API.")
+    parser = _Parser(prog="cua", description="Computer-use automation runner: OpenAI, Claude and Gemini computer use.")
     parser.add_argument("--version", action="version", version=f"cua {__import__('cua').__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -68,8 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--start-url", help="page to open first (browser)")
     run.add_argument("--env", choices=["browser", "mac", "windows", "ubuntu", "linux"])
     run.add_argument("--model", help="model name, or 'scripted' to play the scenario's script")
-    run.add_argument("--tool", choices=["auto", "preview", "computer"], help="tool format (default: from the model name)")
-    run.add_argument("--base-url", help="Responses API base URL (default: $OPENAI_BASE_URL or OpenAI)")
+    run.add_argument("--provider", choices=["openai", "anthropic", "google"],
+                     help="wire format (default: from the model name: claude-* anthropic, gemini-* "
+                          "google, else openai); with --model scripted, the one the script plays over")
+    run.add_argument("--tool", choices=["auto", "preview", "computer", "computer_toolset_20260801",
+                                        "computer_20251124", "computer_20250124"],
+                     help="tool (default: from the model name): OpenAI's preview|computer, or "
+                          "Claude's toolset or one of its beta tools")
+    run.add_argument("--base-url", help="the provider's API base URL (default: its SDK's variable "
+                                        "or the vendor's endpoint)")
     run.add_argument("--display", type=_display, help="WIDTHxHEIGHT the model sees (default 1024x768)")
     run.add_argument("--max-steps", type=_positive_int, help="stop after this many model turns (default 50)")
     run.add_argument("--timeout", type=_positive_float, help="stop after this many seconds")
@@ -113,8 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--heal", choices=["none", "model"], default="none",
                         help="when a target cannot be found: stop (none) or hand over to the model")
     replay.add_argument("--update", action="store_true", help="save a passing healed replay as the recording")
-    replay.add_argument("--base-url", help="Responses API base URL (for --heal model)")
+    replay.add_argument("--base-url", help="the provider's API base URL (for --heal model)")
     replay.add_argument("--model", help="model for --heal model (default: the recorded one)")
+    replay.add_argument("--provider", choices=["openai", "anthropic", "google"],
+                        help="provider for --heal model (default: from the model name)")
     replay.add_argument("--vm-url", help="replay on this VM instead of the recorded one")
     replay.add_argument("--x-display", help="replay on this X display instead of the recorded one")
     replay.add_argument("--wheel-step", type=_positive_int, metavar="PX",
@@ -137,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 SETTING_FLAGS = (
-    "task", "start_url", "env", "model", "tool", "display", "max_steps", "timeout", "safety",
+    "task", "start_url", "env", "model", "provider", "tool", "display", "max_steps", "timeout", "safety",
     "stream", "stateless", "cdp_url", "ws_endpoint", "headed", "instructions",
     "navigation_tools", "playwright_trace", "x_display", "launch", "vm_url", "vm_name", "out",
     "wheel_step",
@@ -216,9 +225,9 @@ class Progress:
 
     def event(self, event: dict[str, Any]) -> None:
         kind = event.get("type", "")
-        if kind in {"response.created", "response.in_progress"}:
+        if kind == "model.waiting":
             self.status(f"… waiting for the model ({time.monotonic() - self.started:.1f}s)")
-        elif kind == "response.reasoning_summary_text.delta":
+        elif kind == "model.thinking":
             self.status("… thinking: " + str(event.get("delta") or "").strip())
 
     def env_event(self, kind: str, data: dict[str, Any]) -> None:
@@ -326,7 +335,7 @@ async def _cmd_replay(args: argparse.Namespace) -> int:
     return await _outcome(replay_target(
         args.run_dir, start_url=args.start_url, heal=args.heal, update=args.update,
         out=args.out, variables=parse_vars(args.var), base_url=args.base_url, on_step=progress.step,
-        overrides={"model": args.model, "vm_url": args.vm_url, "x_display": args.x_display,
+        overrides={"model": args.model, "provider": args.provider, "vm_url": args.vm_url, "x_display": args.x_display,
                    "wheel_step": args.wheel_step},
     ), args.json)
 

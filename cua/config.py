@@ -9,10 +9,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .actions import Size
-from .responses.models import ToolFormat, tool_format_for
+from .providers.openai.models import ToolFormat, tool_format_for
 
 SafetyMode = Literal["auto", "ask", "deny"]
-ToolChoice = Literal["auto", "preview", "computer"]
+# OpenAI: preview | computer. Anthropic: the GA toolset, or a beta tool for platforms still on one.
+ToolChoice = Literal[
+    "auto", "preview", "computer", "computer_toolset_20260801", "computer_20251124", "computer_20250124",
+]
+ProviderChoice = Literal["openai", "anthropic", "google"]
 
 
 class RunSettings(BaseModel):
@@ -22,6 +26,8 @@ class RunSettings(BaseModel):
 
     task: str = ""
     model: str = "computer-use-preview"
+    # The wire format: None picks it from the model name (claude-* anthropic, gemini-* google).
+    provider: ProviderChoice | None = None
     tool: ToolChoice = "auto"
     env: Literal["browser", "mac", "windows", "ubuntu", "linux"] = "browser"
     display: str = "1024x768"
@@ -38,6 +44,12 @@ class RunSettings(BaseModel):
     reasoning_summary: str | None = "auto"
     reasoning_effort: str | None = None
     wait_ms: int = Field(1000, ge=0)
+    # Anthropic and Gemini: the reply's token limit (Anthropic requires one), and Claude's thinking.
+    max_tokens: int = Field(4096, ge=1)
+    thinking_budget: int | None = Field(None, ge=1024)
+    zoom: bool = True  # Claude's zoom member of the toolset (configs.zoom.enabled)
+    # Gemini: predefined computer-use functions the model must not call (excludedPredefinedFunctions).
+    excluded_functions: list[str] = Field(default_factory=list)
     token_budget: int | None = Field(None, ge=1)
     navigation_tools: bool = False
     playwright_trace: bool = False
@@ -77,8 +89,18 @@ class RunSettings(BaseModel):
         return Size.parse(self.display)
 
     @property
+    def provider_name(self) -> str:
+        """openai | anthropic | google: ``provider``, else what the model name says."""
+        from .providers.base import provider_for
+
+        return provider_for(self.model, self.provider)
+
+    @property
     def tool_format(self) -> ToolFormat:
-        return tool_format_for(self.model) if self.tool == "auto" else self.tool  # type: ignore[return-value]
+        """OpenAI's tool format (preview | computer); only meaningful for the openai provider."""
+        if self.tool in ("preview", "computer"):
+            return self.tool  # type: ignore[return-value]
+        return tool_format_for(self.model)
 
     def reasoning(self) -> dict[str, Any] | None:
         reasoning: dict[str, Any] = {}
@@ -95,5 +117,7 @@ class RunSettings(BaseModel):
     def public(self) -> dict[str, Any]:
         """The settings as written to run.json."""
         data = self.model_dump(mode="json")
-        data["tool_format"] = self.tool_format
+        data["provider"] = self.provider_name
+        if data["provider"] == "openai":
+            data["tool_format"] = self.tool_format
         return data

@@ -6,11 +6,14 @@ import inspect
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from pydantic import create_model
 
 from .errors import ConfigError, ModelOutputError
+
+if TYPE_CHECKING:
+    from .providers.base import FunctionSpec
 
 # The Responses API refuses a function tool whose name is outside this (openai-python
 # FunctionToolParam; the service answers 400), so a bad name is caught when it is registered.
@@ -81,6 +84,12 @@ class FunctionRegistry:
 
     def definitions(self) -> list[dict[str, Any]]:
         return [tool.definition() for tool in self._tools.values()]
+
+    def specs(self) -> list["FunctionSpec"]:
+        """The functions as every provider declares them (name, description, JSON schema)."""
+        from .providers.base import FunctionSpec
+
+        return [FunctionSpec(t.name, t.description, t.parameters) for t in self._tools.values()]
 
     async def call(self, name: str, arguments: str) -> str:
         """Run a function; its return value (or its error) becomes the output text."""

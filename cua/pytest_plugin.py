@@ -195,19 +195,19 @@ def cua_run(tmp_path: Path) -> Callable[..., RunResult]:
             **settings: Any) -> RunResult:
         from .config import RunSettings
         from .runner import SCRIPTED_KEY, run_task
-        from .scenario import CheckSpec, ScenarioCheck, ScriptTurn, script_to_turns
+        from .scenario import CheckSpec, ScenarioCheck, ScriptTurn
 
         settings.setdefault("out", tmp_path / "runs")
         built = [ScenarioCheck(CheckSpec.model_validate(c), Path.cwd()) for c in checks or []]
         if script is None:
             return asyncio.run(run_task(RunSettings(**settings), checks=built))
-        from .testing.standin import StandIn
+        from .testing.scripted import serve_script
 
         settings.setdefault("model", "scripted")
-        turns = script_to_turns([ScriptTurn.model_validate(t) for t in script])
-        with StandIn(turns=turns, api_key=SCRIPTED_KEY) as server:
-            return asyncio.run(run_task(RunSettings(**settings), checks=built, api_key=SCRIPTED_KEY,
-                                        base_url=server.base_url))
+        run_settings = RunSettings(**settings)
+        turns = [ScriptTurn.model_validate(t) for t in script]
+        with serve_script(run_settings.provider_name, turns, SCRIPTED_KEY) as base_url:
+            return asyncio.run(run_task(run_settings, checks=built, api_key=SCRIPTED_KEY, base_url=base_url))
 
     return run
 

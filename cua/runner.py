@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol, Sequence
 
-from .agent import EXIT_CODES, Agent, ResponsesLike, RunResult, SafetyPolicy
+from .agent import EXIT_CODES, Agent, RunResult, SafetyPolicy
 from .config import RunSettings
 from .environments.base import Environment
 from .errors import ConfigError, CuaError, validation_problem
@@ -21,6 +21,7 @@ from .redact import Redactor
 from .trace.recorder import RunTrace, make_portable, mask_archive, new_run_dir
 
 if TYPE_CHECKING:
+    from .providers.base import Provider
     from .scenario import Scenario
 
 
@@ -36,7 +37,7 @@ class Check(Protocol):
 async def run_task(
     settings: RunSettings,
     *,
-    client: ResponsesLike | None = None,
+    provider: Provider | None = None,
     api_key: str | None = None,
     base_url: str | None = None,
     env: Environment | None = None,
@@ -57,7 +58,7 @@ async def run_task(
     cancellation ends the run (environment stopped, run folder kept, marked ``interrupted``) and
     propagates as ``RunCancelled``, a ``CancelledError``."""
     from .pricing import prices
-    from .responses.client import ClientConfig, ResponsesClient
+    from .providers import make_provider
 
     prices()  # a bad CUA_PRICES file stops the run now, not after the model was paid for
     redactor = run_redactor(settings, secrets, vm_api_key=vm_api_key)
@@ -66,20 +67,17 @@ async def run_task(
 
         env = make_environment(settings, vm_api_key=vm_api_key, on_event=on_env_event)
     env.secrets = redactor.values()
-    owns_client = client is None
-    if client is None:
-        config = ClientConfig.from_env(api_key=api_key, base_url=base_url)
-        redactor.add("OPENAI_API_KEY", config.api_key)
-        redactor.add_url("BASE_URL_CREDENTIAL", config.base_url)
-        client = ResponsesClient(config)
+    owns_provider = provider is None
+    if provider is None:
+        provider = make_provider(settings, api_key=api_key, base_url=base_url, redactor=redactor)
     try:
         run_dir = new_run_dir(settings.out or "runs", label or settings.task or "run")
         if settings.playwright_trace and hasattr(env, "trace_path"):
             env.trace_path = run_dir / "playwright-trace.zip"
         trace = RunTrace(run_dir, redactor)
     except BaseException:
-        if owns_client:
-            await client.aclose()  # type: ignore[attr-defined]
+        if owns_provider:
+            await provider.aclose()
         raise
     started = time.monotonic()
     trace.update(
@@ -91,7 +89,7 @@ async def run_task(
     )
     functions = functions if functions is not None else FunctionRegistry()
     agent = Agent(
-        client, env, settings, trace=trace, functions=functions, safety=safety,
+        provider, env, settings, trace=trace, functions=functions, safety=safety,
         on_step=redacted(on_step, redactor), on_event=redacted(on_event, redactor),
     )
     result = agent.result
@@ -108,8 +106,8 @@ async def run_task(
     try:
         await within(env, result, body)
     finally:
-        if owns_client:
-            await client.aclose()  # type: ignore[attr-defined]
+        if owns_provider:
+            await provider.aclose()
         if settings.playwright_trace:
             mask_archive(run_dir / "playwright-trace.zip", redactor)
         finish(trace, result, started, final_screen=agent.last_screen)
@@ -245,7 +243,7 @@ async def run_scenario(
     """Run a scenario file: its variables, settings (``flags`` on top) and checks. The model it
     names is used, or the run fails (no API key: ``ConfigError``); its script plays through the
     stand-in only when asked for with model ``scripted``."""
-    from .scenario import Scenario, build_checks, load_scenario, prepared, script_to_turns
+    from .scenario import Scenario, build_checks, load_scenario, prepared
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -271,10 +269,10 @@ async def run_scenario(
         if not scripted:
             result = await run_task(settings, api_key=api_key, base_url=base_url, **common)
         else:
-            from .testing.standin import StandIn
+            from .testing.scripted import serve_script
 
-            with StandIn(turns=script_to_turns(rendered.script or []), api_key=SCRIPTED_KEY) as server:
-                result = await run_task(settings, api_key=SCRIPTED_KEY, base_url=server.base_url, **common)
+            with serve_script(settings.provider_name, rendered.script or [], SCRIPTED_KEY) as base_url:
+                result = await run_task(settings, api_key=SCRIPTED_KEY, base_url=base_url, **common)
     if record and result.status == "completed" and result.run_dir:
         save_recording(Path(result.run_dir), scenario.recording_dir(), served_url=rendered.served_url)
         if notice:

@@ -19,10 +19,10 @@ from cli_helpers import clean_env, finish, start_cua  # noqa: E402
 from cua.environments.remote import RemoteEnvironment  # noqa: E402
 from cua.errors import ConfigError, EnvironmentError_  # noqa: E402
 from cua.pricing import prices  # noqa: E402
-from cua.responses.client import ClientConfig, ResponsesClient  # noqa: E402
-from cua.responses.errors import APIError  # noqa: E402
-from cua.responses.models import CreateRequest  # noqa: E402
-from cua.responses.retry import RetryPolicy  # noqa: E402
+from cua.providers.openai.client import ClientConfig, ResponsesClient  # noqa: E402
+from cua.providers.errors import APIError  # noqa: E402
+from cua.providers.openai.models import CreateRequest  # noqa: E402
+from cua.providers.retry import RetryPolicy  # noqa: E402
 from cua.scenario import load_scenario, prepared  # noqa: E402
 from cua.selector_syntax import check_selector  # noqa: E402
 

@@ -148,7 +148,7 @@ async def test_replay_makes_the_same_page_effects_as_the_live_run_and_asks_no_mo
     # environment would post to the counting server, and both constructors are watched.
     sentinel = CountingServer()
     built: list[str] = []
-    import cua.responses.client as client_module
+    import cua.providers.openai.client as client_module
 
     real_client_init, real_standin_start = client_module.ResponsesClient.__init__, StandIn.start
     monkeypatch.setattr(client_module.ResponsesClient, "__init__",

@@ -20,8 +20,8 @@ from urllib.parse import unquote
 import pytest
 
 from cua.errors import ConfigError
-from cua.responses.client import ClientConfig, ResponsesClient, azure_base_url
-from cua.responses.errors import (
+from cua.providers.openai.client import ClientConfig, ResponsesClient, azure_base_url
+from cua.providers.errors import (
     APIConnectionError,
     APIError,
     APIStatusError,
@@ -31,9 +31,9 @@ from cua.responses.errors import (
     ResponseFailedError,
     StreamError,
 )
-from cua.responses.models import ComputerCall, CreateRequest, Message, Reasoning
-from cua.responses.retry import RetryPolicy
-from cua.responses.sse import ServerSentEvent, SSEParser
+from cua.providers.openai.models import ComputerCall, CreateRequest, Message, Reasoning
+from cua.providers.retry import RetryPolicy
+from cua.providers.sse import ServerSentEvent, SSEParser
 
 SECRET = "sk-test-abcdef0123456789"
 

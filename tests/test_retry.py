@@ -7,7 +7,7 @@ import email.utils
 import httpx
 import pytest
 
-from cua.responses.errors import (
+from cua.providers.errors import (
     APIConnectionError,
     APIError,
     APIStatusError,
@@ -17,7 +17,7 @@ from cua.responses.errors import (
     ResponseFailedError,
     StreamError,
 )
-from cua.responses.retry import RetryPolicy
+from cua.providers.retry import RetryPolicy
 
 NOW = 1_750_000_000.0
 

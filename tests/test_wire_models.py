@@ -1,6 +1,6 @@
 """Wire models keep what the service sends, so stateless runs can replay it exactly."""
 
-from cua.responses.models import (
+from cua.providers.openai.models import (
     ComputerCall,
     ComputerCallOutput,
     ComputerScreenshot,

@@ -20,7 +20,8 @@ from typing import Any, Callable, Literal
 from pydantic import ValidationError
 
 from ..actions import Action, Click, DoubleClick, Drag, Move, Scroll, Wait, parse_action
-from ..agent import EXIT_CODES, Agent, ResponsesLike, RunResult, SafetyPolicy
+from ..agent import EXIT_CODES, Agent, RunResult, SafetyPolicy
+from ..providers.base import Provider
 from ..config import RunSettings
 from ..environments.base import Environment
 from ..errors import ConfigError, CuaError, validation_problem
@@ -301,7 +302,7 @@ async def replay_run(
     scenario_path: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
     env: Environment | None = None,
-    client: ResponsesLike | None = None,
+    provider: Provider | None = None,
     api_key: str | None = None,
     base_url: str | None = None,
     on_step: Callable[[dict[str, Any]], None] | None = None,
@@ -373,22 +374,26 @@ async def replay_run(
                 settings_data.update(x_display=None, launch=None)
             elif given.get("x_display"):  # on a display already showing the app: not on the VM
                 settings_data.update(vm_url=None, vm_name=None, launch=None)
+        if given.get("model") and not given.get("provider"):
+            settings_data.pop("provider", None)  # another model: its own name says its provider
         settings_data.update(given)
         if heal == "model" and settings_data.get("model") == "scripted":
-            settings_data.pop("model")  # a scripted recording names no model to hand over to: the default
+            # A scripted recording names no model to hand over to: the default, and its provider.
+            settings_data.pop("model")
+            settings_data.pop("provider", None)
         try:
             settings = RunSettings(**settings_data)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"{source}/run.json: unusable settings ({validation_problem(exc)})") from None
         return await _replay(source, meta, steps, settings, checks, redactor, heal=heal,
-                             update=update, env=env, client=client, api_key=api_key,
+                             update=update, env=env, provider=provider, api_key=api_key,
                              base_url=base_url, on_step=on_step, write_report=write_report,
                              served_url=served_url)
 
 
 async def _replay(source: Path, meta: dict[str, Any], steps: list[dict[str, Any]], settings: RunSettings,
                   checks: list[Any], redactor: Redactor, *, heal: HealMode, update: bool,
-                  env: Environment | None, client: ResponsesLike | None, api_key: str | None,
+                  env: Environment | None, provider: Provider | None, api_key: str | None,
                   base_url: str | None, on_step, write_report: bool, served_url: str | None) -> RunResult:
     from ..runner import _write_report, finish, redacted, run_checks, run_redactor, within
 
@@ -398,19 +403,16 @@ async def _replay(source: Path, meta: dict[str, Any], steps: list[dict[str, Any]
 
         env = make_environment(settings)
     env.secrets = redactor.values()
-    if heal == "model" and client is None:
-        from ..responses.client import ClientConfig, ResponsesClient
+    if heal == "model" and provider is None:
+        from ..providers import make_provider
 
-        config = ClientConfig.from_env(api_key=api_key, base_url=base_url)
-        redactor.add("OPENAI_API_KEY", config.api_key)
-        redactor.add_url("BASE_URL_CREDENTIAL", config.base_url)
-        client = ResponsesClient(config)
+        provider = make_provider(settings, api_key=api_key, base_url=base_url, redactor=redactor)
     try:
         new_dir = new_run_dir(settings.out or "runs", f"replay-{meta.get('task') or source.name}")
         trace = RunTrace(new_dir, redactor)
     except BaseException:
-        if client is not None and hasattr(client, "aclose"):
-            await client.aclose()
+        if provider is not None:
+            await provider.aclose()
         raise
     trace.update(
         kind="replay", task=meta.get("task"), settings=settings.public(), source_run=str(source),
@@ -424,8 +426,8 @@ async def _replay(source: Path, meta: dict[str, Any], steps: list[dict[str, Any]
 
     async def body() -> None:
         await replayer.replay(steps)
-        if result.status == "diverged" and heal == "model" and client is not None:
-            await _heal_with_model(replayer, client, settings, trace, redacted(on_step, redactor))
+        if result.status == "diverged" and heal == "model" and provider is not None:
+            await _heal_with_model(replayer, provider, settings, trace, redacted(on_step, redactor))
         if result.status == "completed" and checks:
             await run_checks(checks, env, result, trace)
         result.final_url = await env.current_url()
@@ -435,8 +437,8 @@ async def _replay(source: Path, meta: dict[str, Any], steps: list[dict[str, Any]
         if result.status != "error":
             result.exit_code = EXIT_CODES.get(result.status, 1)
     finally:
-        if client is not None and hasattr(client, "aclose"):
-            await client.aclose()
+        if provider is not None:
+            await provider.aclose()
         finish(trace, result, started, final_screen=replayer.last_screen)
         if write_report:
             _write_report(new_dir)
@@ -447,11 +449,11 @@ async def _replay(source: Path, meta: dict[str, Any], steps: list[dict[str, Any]
     return result
 
 
-async def _heal_with_model(replayer: Replayer, client: ResponsesLike, settings: RunSettings,
+async def _heal_with_model(replayer: Replayer, provider: Provider, settings: RunSettings,
                            trace: RunTrace, on_step) -> None:
     """Give the rest of the run to the model, with the original task, from the current screen."""
     result = replayer.result
-    agent = Agent(client, replayer.env, settings, trace=trace, safety=SafetyPolicy.from_settings(settings),
+    agent = Agent(provider, replayer.env, settings, trace=trace, safety=SafetyPolicy.from_settings(settings),
                   on_step=on_step)
     agent.result.steps = result.steps
     task = (f"{settings.task}\n\n(An earlier attempt got part of the way; continue from the "

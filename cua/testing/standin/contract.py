@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ...responses.models import ToolFormat, tool_format_for
+from ...providers.openai.models import ToolFormat, tool_format_for
 from .images import Image, image_from_url
 from .reasons import Rejected, json_type, supported
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Union
 
 from ...errors import ConfigError
-from ...responses.models import ToolFormat
+from ...providers.openai.models import ToolFormat
 from .contract import Request
 from .conversation import Continuation
 

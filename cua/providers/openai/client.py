@@ -18,9 +18,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 from pydantic import ValidationError
 
-from .. import __version__
-from ..errors import ConfigError
-from .errors import (
+from ... import __version__
+from ...errors import ConfigError
+from ..errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
@@ -29,8 +29,8 @@ from .errors import (
     status_error_class,
 )
 from .models import CreateRequest, Response
-from .retry import RetryPolicy
-from .sse import ServerSentEvent, SSEParser
+from ..retry import RetryPolicy
+from ..sse import ServerSentEvent, SSEParser
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 USER_AGENT = f"cua/{__version__} (python {platform.python_version()}; httpx {httpx.__version__})"

@@ -1,4 +1,4 @@
-"""The one retry policy of the Responses API client, the same as the official SDK's.
+"""The one retry policy of the model API clients, the same as the official SDKs' (OpenAI's and Anthropic's agree).
 
 Retried: HTTP 408, 409, 429 and every 5xx, timeouts, connection errors and streams that broke off
 before their final event. Not retried: a 429 whose error code is ``insufficient_quota`` (waiting
@@ -27,7 +27,7 @@ from .errors import APIConnectionError, APIError, APIStatusError, StreamError
 
 T = TypeVar("T")
 
-logger = logging.getLogger("cua.responses")
+logger = logging.getLogger("cua.providers")
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 MAX_RETRY_AFTER = 60.0

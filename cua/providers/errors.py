@@ -1,4 +1,4 @@
-"""Errors of the Responses API client.
+"""Errors of the model API clients (OpenAI Responses, Anthropic Messages, Gemini).
 
 Every one is an ``APIError`` (exit code 3). The hierarchy says what went wrong, so callers can
 catch the kind they can act on:
@@ -25,7 +25,7 @@ from ..errors import CuaError
 
 
 class APIError(CuaError):
-    """Base of every error talking to the Responses API."""
+    """Base of every error talking to a model API."""
 
     exit_code = 3
     hint: str | None = None  # what the user can do about it, appended to the sentence
@@ -120,7 +120,7 @@ class StreamError(APIError):
 class ResponseFailedError(APIError):
     """The response came back with status ``failed``; ``code`` and ``message`` are its error.
 
-    ``response`` is the whole failed response (a ``cua.responses.models.Response``), ``status``
+    ``response`` is the whole failed response (a ``cua.providers.openai.models.Response``), ``status``
     stays the HTTP status of the exchange, which succeeded.
     """
 

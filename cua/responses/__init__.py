@@ -1,1 +1,0 @@
-"""The Responses API: wire models, the HTTP client (JSON, SSE, retries) and its errors."""
