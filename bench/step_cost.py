@@ -5,6 +5,10 @@ Responses server with that screenshot, N times, in the same Chromium. cua's step
 a user relies on (settle, anchor capture, trace written and fsynced per step); the ratio says what
 that costs. Target: ratio <= 1.10.
 
+The same click script is then played over each provider's wire format (Claude's Messages API,
+Gemini's generateContent, through their stand-ins): the per-step time of each adapter, against the
+same bare loop.
+
     make bench            # or: .venv/bin/python bench/step_cost.py --steps 40 --rounds 3
 """
 
@@ -27,7 +31,9 @@ from playwright.async_api import async_playwright
 from cua.config import RunSettings
 from cua.environments.browser import DEFAULT_ARGS, find_chromium
 from cua.runner import run_task
+from cua.scenario import ScriptTurn
 from cua.testing.demo_server import serve_demo
+from cua.testing.scripted import serve_script
 from cua.testing.standin import StandIn, Turn
 
 HERE = Path(__file__).resolve().parent
@@ -37,11 +43,21 @@ def click_turns(steps: int) -> list:
     return [Turn.call({"type": "click", "x": 200, "y": 130}) for _ in range(steps)] + [Turn.message("done")]
 
 
-async def cua_loop(url: str, steps: int) -> float:
-    with StandIn(turns=click_turns(steps), api_key="sk-bench") as server, tempfile.TemporaryDirectory() as out:
-        settings = RunSettings(task="click the button", model="gpt-5.4", start_url=url, max_steps=steps + 1,
-                               stream=False, out=Path(out), reasoning_summary=None)
-        result = await run_task(settings, api_key="sk-bench", base_url=server.base_url, write_report=False)
+# The model each provider's loop names (the stand-ins accept them as their newest models).
+MODELS = {"openai": "gpt-5.4", "anthropic": "claude-sonnet-5-5", "google": "gemini-3.5-flash"}
+
+
+def click_script(steps: int) -> list[ScriptTurn]:
+    click = ScriptTurn(actions=[{"type": "click", "x": 200, "y": 130}])
+    return [click] * steps + [ScriptTurn(message="done")]
+
+
+async def cua_loop(url: str, steps: int, provider: str = "openai") -> float:
+    with serve_script(provider, click_script(steps), "sk-bench") as base_url, \
+            tempfile.TemporaryDirectory() as out:
+        settings = RunSettings(task="click the button", model=MODELS[provider], start_url=url,
+                               max_steps=steps + 1, stream=False, out=Path(out), reasoning_summary=None)
+        result = await run_task(settings, api_key="sk-bench", base_url=base_url, write_report=False)
         assert result.status == "completed", result
         rows = [json.loads(line) for line in open(Path(result.run_dir) / "steps.jsonl")]
     # Steady state: from the start of step 2 to the start of the final turn.
@@ -80,19 +96,28 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--provider", action="append", choices=sorted(MODELS),
+                        help="only these providers (repeatable; default: all three)")
     args = parser.parse_args()
+    providers = args.provider or list(MODELS)
     with serve_demo(root=HERE) as site:
         url = site.url("index.html")
-        cua_ms, bare_ms = [], []
+        bare_ms: list[float] = []
+        cua_ms: dict[str, list[float]] = {p: [] for p in providers}
         for n in range(args.rounds):
             bare_ms.append(await bare_loop(url, args.steps))
-            cua_ms.append(await cua_loop(url, args.steps))
-            print(f"round {n + 1}: bare {bare_ms[-1]:.1f} ms/step, cua {cua_ms[-1]:.1f} ms/step", file=sys.stderr)
-    cua, bare = statistics.median(cua_ms), statistics.median(bare_ms)
-    ratio = cua / bare
-    print(f"bare Playwright loop: {bare:.1f} ms/step")
-    print(f"cua loop:             {cua:.1f} ms/step")
-    print(f"ratio:                {ratio:.2f} (target <= 1.10) {'OK' if ratio <= 1.10 else 'OVER'}")
+            line = f"round {n + 1}: bare {bare_ms[-1]:.1f} ms/step"
+            for provider in providers:
+                cua_ms[provider].append(await cua_loop(url, args.steps, provider))
+                line += f", {provider} {cua_ms[provider][-1]:.1f}"
+            print(line, file=sys.stderr)
+    bare = statistics.median(bare_ms)
+    print(f"bare Playwright loop:      {bare:.1f} ms/step")
+    for provider in providers:
+        cua = statistics.median(cua_ms[provider])
+        ratio = cua / bare
+        verdict = f" (target <= 1.10) {'OK' if ratio <= 1.10 else 'OVER'}" if provider == "openai" else ""
+        print(f"cua loop, {provider + ':':<10}      {cua:.1f} ms/step, ratio {ratio:.2f}{verdict}")
     return 0
 
 
