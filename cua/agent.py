@@ -334,8 +334,8 @@ class Agent:
                                  step: dict[str, Any]) -> CallAnswer:
         answer = CallAnswer(call=call, acknowledged=[c for c in call.safety_checks if c.id in acknowledged],
                             error=call.problem)
-        if call.problem:
-            step["actions"].append({"call": call.id, "error": call.problem})
+        if call.problem:  # nothing of it ran: kept apart from the actions a replay plays back
+            step.setdefault("errors", []).append({"call": call.id, "error": call.problem})
         for action in call.actions if not call.problem else []:
             record: dict[str, Any] = {"action": action_to_wire(action)}
             step["actions"].append(record)

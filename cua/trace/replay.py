@@ -19,7 +19,9 @@ from typing import Any, Callable, Literal
 
 from pydantic import ValidationError
 
-from ..actions import Action, Click, DoubleClick, Drag, Move, Scroll, Wait, parse_action
+from ..actions import (
+    Action, Click, DoubleClick, Drag, MouseDown, MouseUp, Move, Scroll, TripleClick, Wait, parse_action,
+)
 from ..agent import EXIT_CODES, Agent, RunResult, SafetyPolicy
 from ..providers.base import Provider
 from ..config import RunSettings
@@ -223,6 +225,8 @@ class Replayer:
         # needs that again only once this step has acted.
         screen_fresh = True
         for entry in recorded.get("actions") or []:
+            if entry.get("error"):  # it failed when recorded (the model was told): not played back
+                continue
             raw = dict(entry["action"])  # a copy: the recorded step stays as it was
             if raw.get("type") == "type":  # typed secrets were recorded as {{name}}
                 raw["text"] = self.redactor.unmask(raw.get("text", ""))
@@ -233,7 +237,8 @@ class Replayer:
                 step["actions"].append({"action": entry["action"], "ms": 0, "settled": True})
                 continue
             record: dict[str, Any] = {"action": entry["action"]}
-            if isinstance(action, (Click, DoubleClick, Drag, Move, Scroll)):
+            if isinstance(action, (Click, DoubleClick, TripleClick, Drag, Move, Scroll, MouseDown, MouseUp)) \
+                    and action.points():  # a button pressed "where the pointer is" has nothing to find
                 if not screen_fresh:
                     await self.env.settle()
                     await self._screenshot()
