@@ -1,4 +1,4 @@
-"""cua: a computer-use automation runner for the Responses API.
+"""cua: a computer-use automation runner for OpenAI, Claude and Gemini computer use.
 
 The public surface, for scripts and tests::
 
@@ -17,6 +17,9 @@ _EXPORTS = {
     "RunResult": "cua.agent",
     "SafetyPolicy": "cua.agent",
     "FunctionRegistry": "cua.functions",
+    "Provider": "cua.providers",
+    "make_provider": "cua.providers",
+    "ActionNotSupported": "cua.errors",
     "run_task": "cua.runner",
     "run_scenario": "cua.runner",
     "replay_run": "cua.trace.replay",
