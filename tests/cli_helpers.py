@@ -20,7 +20,8 @@ if not CUA.exists():  # an install outside the repo's venv: the cua next to this
 def clean_env(**extra: str) -> dict[str, str]:
     """The test's environment without any model or VM credentials, plus ``extra``."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPENAI_", "AZURE_OPENAI_")) and k != "CUA_VM_API_KEY"}
+           if not k.startswith(("OPENAI_", "AZURE_OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_"))
+           and k != "CUA_VM_API_KEY"}
     env.update(extra)
     return env
 
