@@ -35,8 +35,8 @@ from .responses.models import (
     SafetyCheck,
     computer_tool,
 )
-from .trace.anchors import capture_anchor
-from .trace.recorder import RunTrace
+from .runs.anchors import capture_anchor
+from .runs.writer import RunTrace
 
 Status = Literal[
     "running", "completed", "failed", "max_steps", "timeout", "safety_denied", "error",

@@ -18,7 +18,7 @@ from .environments.base import Environment
 from .errors import ConfigError, CuaError, validation_problem
 from .functions import FunctionRegistry
 from .redact import Redactor
-from .trace.recorder import RunTrace, make_portable, mask_archive, new_run_dir
+from .runs.writer import RunTrace, make_portable, mask_archive, new_run_dir
 
 if TYPE_CHECKING:
     from .scenario import Scenario
@@ -222,7 +222,7 @@ def _register_navigation(functions: FunctionRegistry, env: Environment) -> None:
 
 def _write_report(run_dir: Path) -> None:
     try:
-        from .trace.report import write_report
+        from .report.html_report import write_report
     except ImportError:
         return
     write_report(run_dir)

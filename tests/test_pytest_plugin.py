@@ -16,7 +16,7 @@ import pytest
 # be imported twice in one process, so everything a run imports is imported here once.
 import cua.runner  # noqa: F401
 import cua.testing.standin  # noqa: F401
-import cua.trace.replay  # noqa: F401
+import cua.replay.replayer  # noqa: F401
 
 pytest_plugins = ["pytester"]
 

@@ -13,10 +13,10 @@ from PIL import Image, ImageDraw
 
 from cua.config import RunSettings
 from cua.redact import Redactor
-from cua.trace.gif import write_gif
-from cua.trace.junit import write_junit
-from cua.trace.recorder import RunTrace
-from cua.trace.report import write_index, write_report
+from cua.report.gif import write_gif
+from cua.report.junit import write_junit
+from cua.runs.writer import RunTrace
+from cua.report.html_report import write_index, write_report
 
 WIDTH, HEIGHT = 800, 600
 INJECTION = "<script>alert(1)</script>"

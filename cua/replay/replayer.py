@@ -26,9 +26,9 @@ from ..environments.base import Environment
 from ..errors import ConfigError, CuaError, validation_problem
 from ..pricing import prices
 from ..redact import Redactor
-from .anchors import capture_anchor
+from ..runs.anchors import capture_anchor
 from .matching import locate as locate_image
-from .recorder import SERVED_URL, RunTrace, new_run_dir, read_run
+from ..runs.writer import SERVED_URL, RunTrace, new_run_dir, read_run
 
 HealMode = Literal["none", "model"]
 
