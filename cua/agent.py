@@ -36,7 +36,7 @@ from .responses.models import (
     computer_tool,
 )
 from .runs.anchors import capture_anchor
-from .runs.writer import RunTrace
+from .runs.writer import StepRecorder
 
 Status = Literal[
     "running", "completed", "failed", "max_steps", "timeout", "safety_denied", "error",
@@ -269,7 +269,7 @@ class Agent:
         env: Environment,
         settings: RunSettings,
         *,
-        trace: RunTrace | None = None,
+        trace: StepRecorder | None = None,
         functions: FunctionRegistry | None = None,
         safety: SafetyPolicy | None = None,
         on_step: Callable[[dict[str, Any]], None] | None = None,

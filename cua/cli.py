@@ -308,7 +308,7 @@ async def _cmd_run(args: argparse.Namespace) -> int:
 
 async def _outcome(run, as_json: bool) -> int:
     """Await a run or replay and print its result, also when Ctrl-C or SIGTERM ended it."""
-    from .runner import RunCancelled
+    from .lifecycle import RunCancelled
 
     try:
         result = await run

@@ -25,7 +25,7 @@ from typing import Any, Iterable
 from urllib.parse import quote
 
 from .marks import COLORS, action_of, describe_action, healed_shift, shapes_to_svg, step_shapes
-from ..runs.writer import read_run
+from ..runs.reader import read_run
 
 THUMB_WIDTH = 640  # timeline thumbnails: sharp at the ~440 CSS px they are shown at, on a 1.5× screen
 INDEX_THUMB_WIDTH = 240
