@@ -172,12 +172,19 @@ def test_the_demo_app_is_served(cua_demo_url):
 '''
 
 
+def not_in_a_build(folder: str, names: list[str]) -> set[str]:
+    """What a copy of the checkout leaves out: git, venvs and caches anywhere, and the run output
+    and build folders at the top (not cua/runs/, the package)."""
+    top = Path(folder) == REPO
+    return {n for n in names if n in {".git", "__pycache__", ".pytest_cache"} or n.startswith(".venv")
+            or n.endswith(".egg-info") or (top and n in {"runs", "build"})}
+
+
 def build_wheel(dist: Path, tmp_path: Path) -> Path:
     """A wheel built offline from a copy of the repository (a build in place would leave build/
     in the checkout, whose stale files later builds pick up)."""
     source = tmp_path / "source"
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv*", "runs", "build", "*.egg-info", "__pycache__", ".pytest_cache"))
+    shutil.copytree(REPO, source, ignore=not_in_a_build)
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                            "--no-index", "-q", "-w", str(dist), str(source)],
                           capture_output=True, text=True, timeout=300)
