@@ -22,7 +22,7 @@ _EXPORTS = {
     "ActionNotSupported": "cua.errors",
     "run_task": "cua.runner",
     "run_scenario": "cua.runner",
-    "replay_run": "cua.trace.replay",
+    "replay_run": "cua.replay.replayer",
     "load_scenario": "cua.scenario",
     "StandIn": "cua.testing.standin",
     "Turn": "cua.testing.standin",

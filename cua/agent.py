@@ -22,8 +22,8 @@ from .environments.base import ActionOutput, Environment
 from .errors import CuaError, EnvironmentError_, ModelOutputError, SafetyDenied
 from .functions import FunctionRegistry
 from .providers.base import CallAnswer, ComputerCall, FunctionCall, Provider, SafetyCheck, Screen, Turn, Usage
-from .trace.anchors import capture_anchor
-from .trace.recorder import RunTrace
+from .runs.anchors import capture_anchor
+from .runs.writer import StepRecorder
 
 Status = Literal[
     "running", "completed", "failed", "max_steps", "timeout", "safety_denied", "error",
@@ -159,7 +159,7 @@ class Agent:
         env: Environment,
         settings: RunSettings,
         *,
-        trace: RunTrace | None = None,
+        trace: StepRecorder | None = None,
         functions: FunctionRegistry | None = None,
         safety: SafetyPolicy | None = None,
         on_step: Callable[[dict[str, Any]], None] | None = None,

@@ -317,7 +317,7 @@ async def _cmd_run(args: argparse.Namespace) -> int:
 
 async def _outcome(run, as_json: bool) -> int:
     """Await a run or replay and print its result, also when Ctrl-C or SIGTERM ended it."""
-    from .runner import RunCancelled
+    from .lifecycle import RunCancelled
 
     try:
         result = await run
@@ -329,7 +329,7 @@ async def _outcome(run, as_json: bool) -> int:
 
 async def _cmd_replay(args: argparse.Namespace) -> int:
     from .scenario import parse_vars
-    from .trace.replay import replay_target
+    from .replay.replayer import replay_target
 
     progress = Progress()
     return await _outcome(replay_target(
@@ -341,18 +341,18 @@ async def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 async def _cmd_report(args: argparse.Namespace) -> int:
-    from .trace.report import write_index, write_report
+    from .report.html_report import write_index, write_report
 
     for run_dir in args.run_dirs:
         print(write_report(run_dir))
         if args.gif:
-            from .trace.gif import write_gif
+            from .report.gif import write_gif
 
             print(write_gif(run_dir))
     if args.index:
         print(write_index(args.run_dirs, args.index))
     if args.junit:
-        from .trace.junit import write_junit
+        from .report.junit import write_junit
 
         print(write_junit(args.run_dirs, args.junit))
     return 0

@@ -41,7 +41,7 @@ def _line(name: str, result: RunResult, seconds: float) -> str:
 
 async def run_demo(out: str | Path = "runs/demo", log: Callable[[str], None] = print) -> int:
     from .runner import run_scenario
-    from .trace.replay import replay_target
+    from .replay.replayer import replay_target
 
     out = Path(out)
     started = time.monotonic()
@@ -71,8 +71,8 @@ async def run_demo(out: str | Path = "runs/demo", log: Callable[[str], None] = p
     failures += result.status != "completed"
     run_dirs.append(result.run_dir)
 
-    from .trace.junit import write_junit
-    from .trace.report import write_index
+    from .report.junit import write_junit
+    from .report.html_report import write_index
 
     index = write_index(run_dirs, out / "index.html")
     junit = write_junit(run_dirs, out / "junit.xml")

@@ -85,7 +85,7 @@ class ScenarioItem(pytest.Item):
     def runtest(self) -> None:
         from .runner import run_scenario
         from .scenario import parse_vars
-        from .trace.replay import replay_run
+        from .replay.replayer import replay_run
 
         mode = self._mode()
         variables = parse_vars(self.config.getoption("cua_var"))
@@ -217,7 +217,7 @@ def cua_replay(tmp_path: Path) -> Callable[..., RunResult]:
     """Replay a run folder from a sync test: ``cua_replay(run_dir, start_url=...)``."""
 
     def replay(run_dir: str | Path, **kwargs: Any) -> RunResult:
-        from .trace.replay import replay_run
+        from .replay.replayer import replay_run
 
         kwargs.setdefault("out", tmp_path / "runs")
         return asyncio.run(replay_run(run_dir, **kwargs))

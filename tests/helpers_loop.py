@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cua.environments.browser import BrowserEnvironment
-from cua.trace.recorder import read_run
+from cua.runs.reader import read_run
 
 PAGES = Path(__file__).parent / "pages"
 PIXEL_PNG = base64.b64decode(

@@ -523,7 +523,7 @@ def test_environment_errors_exit_4_with_one_clear_message(tmp_path: Path) -> Non
 def test_image_healing_finds_a_text_crop_at_every_sub_cell_offset() -> None:
     from PIL import ImageDraw, ImageFont
 
-    from cua.trace.matching import locate
+    from cua.replay.matching import locate
 
     font = ImageFont.load_default(size=18)
     words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"]

@@ -4,6 +4,7 @@ the recordings it ships hold nothing of the machine that made them."""
 
 from __future__ import annotations
 
+import ast
 import email
 import json
 import os
@@ -16,6 +17,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import pytest
 from cli_helpers import CUA, clean_env
 from test_demo import _offline
 
@@ -88,6 +90,75 @@ def test_a_new_recording_is_portable_it_replays_after_its_project_moved(tmp_path
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/dashboard\.html", result["final_url"])
 
 
+# --- layers ---------------------------------------------------------------------------------------
+
+
+def cua_imports() -> dict[str, set[str]]:
+    """Every module of cua/ and the cua modules it imports anywhere in its text (late imports and
+    type-checking ones too), as dotted names; ``from . import x`` counts as the package and x."""
+    graph: dict[str, set[str]] = {}
+    for file in (REPO / "cua").rglob("*.py"):
+        parts = list(file.relative_to(REPO).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        module = ".".join(parts[:-1] if is_package else parts)
+        package = module.split(".") if is_package else module.split(".")[:-1]
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
+                found.add(base)
+                found |= {f"{base}.{alias.name}" for alias in node.names}
+        graph[module] = {name for name in found if name == "cua" or name.startswith("cua.")}
+    return graph
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """The cua modules ``start`` imports, directly or through others."""
+    seen, todo = set(), [start]
+    while todo:
+        for name in graph.get(todo.pop(), ()):
+            if name not in seen and name in graph:
+                seen.add(name)
+                todo.append(name)
+    return seen
+
+
+def under(name: str, *packages: str) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in packages)
+
+
+# What drives a run: the loop, the wire formats, the runner and the lifecycle, replay, the CLI.
+RUNNING = ("cua.agent", "cua.providers", "cua.runner", "cua.lifecycle", "cua.replay", "cua.cli")
+
+
+@pytest.mark.parametrize(("layer", "forbidden"), [
+    ("cua.runs", (*RUNNING, "cua.report")),  # the run folder: below the loop, replay and reports
+    ("cua.report", RUNNING),  # reports: readers of run folders only
+    ("cua.replay", ("cua.runner", "cua.cli")),  # beside the runner, sharing cua.lifecycle
+    ("cua.lifecycle", ("cua.runner", "cua.replay", "cua.cli")),
+])
+def test_data_flows_one_way_between_the_layers(layer: str, forbidden: tuple[str, ...]) -> None:
+    graph = cua_imports()
+    modules = [m for m in graph if under(m, layer)]
+    assert modules, f"no module under {layer}"
+    broken = {m: sorted(n for n in reachable(graph, m) if under(n, *forbidden)) for m in modules}
+    assert {m: names for m, names in broken.items() if names} == {}
+
+
+def test_no_module_imports_a_private_name_of_another() -> None:
+    private = []
+    for file in (REPO / "cua").rglob("*.py"):
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                private += [f"{file.relative_to(REPO)}: {node.module}.{a.name}" for a in node.names
+                            if a.name.startswith("_") and not a.name.startswith("__")]
+    assert private == []
+
+
 # --- the wheel ----------------------------------------------------------------------------------
 
 DEMO_URL_TEST = '''
@@ -101,12 +172,19 @@ def test_the_demo_app_is_served(cua_demo_url):
 '''
 
 
+def not_in_a_build(folder: str, names: list[str]) -> set[str]:
+    """What a copy of the checkout leaves out: git, venvs and caches anywhere, and the run output
+    and build folders at the top (not cua/runs/, the package)."""
+    top = Path(folder) == REPO
+    return {n for n in names if n in {".git", "__pycache__", ".pytest_cache"} or n.startswith(".venv")
+            or n.endswith(".egg-info") or (top and n in {"runs", "build"})}
+
+
 def build_wheel(dist: Path, tmp_path: Path) -> Path:
     """A wheel built offline from a copy of the repository (a build in place would leave build/
     in the checkout, whose stale files later builds pick up)."""
     source = tmp_path / "source"
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv*", "runs", "build", "*.egg-info", "__pycache__", ".pytest_cache"))
+    shutil.copytree(REPO, source, ignore=not_in_a_build)
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                            "--no-index", "-q", "-w", str(dist), str(source)],
                           capture_output=True, text=True, timeout=300)
@@ -140,6 +218,9 @@ def test_a_wheel_runs_the_demo_and_serves_the_demo_app_from_an_empty_folder(tmp_
     names = set(zipfile.ZipFile(wheel).namelist())
     packages = {p.parent.relative_to(REPO).as_posix() for p in (REPO / "cua").rglob("__init__.py")}
     assert {f"{p}/__init__.py" for p in packages} <= names
+    resources = {f.relative_to(REPO).as_posix() for f in (REPO / "cua").rglob("*")
+                 if f.suffix in {".css", ".js", ".html", ".typed"}}
+    assert resources and resources - names == set()  # the report's styles and scripts among them
     for folder, package in ((REPO / "scenarios", "cua/scenarios"), (REPO / "demo_app", "cua/demo_app")):
         shipped = {f"{package}/{f.relative_to(folder).as_posix()}" for f in folder.rglob("*")
                    if f.is_file() and "__pycache__" not in f.parts}

@@ -14,9 +14,9 @@ import pytest
 
 # In-process pytester runs forget the modules they imported; numpy (behind replay healing) cannot
 # be imported twice in one process, so everything a run imports is imported here once.
+import cua.replay.replayer  # noqa: F401
 import cua.runner  # noqa: F401
 import cua.testing.standin  # noqa: F401
-import cua.trace.replay  # noqa: F401
 
 pytest_plugins = ["pytester"]
 

@@ -27,8 +27,8 @@ from cua.errors import CuaError
 from cua.runner import run_scenario
 from cua.testing.demo_server import serve_demo
 from cua.testing.standin import StandIn
-from cua.trace.recorder import read_run
-from cua.trace.replay import replay_run, replay_target
+from cua.runs.reader import read_run
+from cua.replay.replayer import replay_run, replay_target
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"
@@ -394,7 +394,6 @@ async def test_recorded_waits_are_replayed_as_readiness_waits_not_as_delays(demo
 
 
 def test_a_run_killed_mid_way_still_reports_and_replays(tmp_path: Path) -> None:
-    pytest.importorskip("cua.trace.report", reason="cua/trace/report.py is not written yet")
     scenario = FIXTURES / "slow_todo.yaml"
     out = tmp_path / "runs"
     base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_"))}

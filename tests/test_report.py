@@ -13,10 +13,10 @@ from PIL import Image, ImageDraw
 
 from cua.config import RunSettings
 from cua.redact import Redactor
-from cua.trace.gif import write_gif
-from cua.trace.junit import write_junit
-from cua.trace.recorder import RunTrace
-from cua.trace.report import write_index, write_report
+from cua.report.gif import write_gif
+from cua.report.junit import write_junit
+from cua.runs.writer import RunTrace
+from cua.report.html_report import write_index, write_report
 
 WIDTH, HEIGHT = 800, 600
 INJECTION = "<script>alert(1)</script>"
@@ -331,3 +331,34 @@ async def test_report_in_chromium_opens_full_image(runs: dict[str, Path]) -> Non
         finally:
             await browser.close()
     assert errors == []
+
+
+async def test_report_and_index_name_the_provider_and_model_of_each_run(tmp_path: Path) -> None:
+    """A run folder whose settings name a provider shows ``provider · model``; one written before
+    settings had a provider shows the model alone."""
+    from playwright.async_api import async_playwright
+
+    folders = []
+    for name, extra in (("claude", {"provider": "anthropic", "model": "claude-sonnet-5-5"}), ("old", {})):
+        trace = RunTrace(tmp_path / name)
+        start(trace, f"A run by {name}", settings={**settings(f"A run by {name}"), **extra})
+        finish(trace, "completed", 0)
+        folders.append(write_report(tmp_path / name).parent)
+    index = write_index(folders, tmp_path / "index.html")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            shown = {}
+            for folder in folders:
+                await page.goto((folder / "report.html").as_uri())
+                shown[folder.name] = await page.locator(".fact", has_text="Model").locator("dd").inner_text()
+            await page.goto(index.as_uri())
+            column = [await cell.inner_text() for cell in await page.locator("table.runs td.model").all()]
+            header = await page.locator("table.runs th").all_inner_texts()
+        finally:
+            await browser.close()
+    assert shown == {"claude": "anthropic · claude-sonnet-5-5 · preview tool",
+                     "old": "computer-use-preview · preview tool"}
+    assert column == ["anthropic · claude-sonnet-5-5", "computer-use-preview"]
+    assert header[2].lower() == "model"

@@ -32,7 +32,8 @@ from helpers_loop import API_KEY, ProbedBrowser, Site, alive, descendants, grep_
 from cua.config import RunSettings  # noqa: E402
 from cua.environments.browser import BrowserEnvironment  # noqa: E402
 from cua.functions import FunctionRegistry  # noqa: E402
-from cua.runner import RunCancelled, run_task  # noqa: E402
+from cua.lifecycle import RunCancelled  # noqa: E402
+from cua.runner import run_task  # noqa: E402
 from cua.testing.standin import StandIn, Turn  # noqa: E402
 
 PRESS = {"type": "click", "x": 100, "y": 45}

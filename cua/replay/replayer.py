@@ -27,11 +27,14 @@ from ..providers.base import Provider
 from ..config import RunSettings
 from ..environments.base import Environment
 from ..errors import ConfigError, CuaError, validation_problem
+from ..lifecycle import finish, redacted, render_report, run_checks, run_redactor, within
 from ..pricing import prices
 from ..redact import Redactor
-from .anchors import capture_anchor
+from ..runs.anchors import capture_anchor
+from ..runs.reader import read_run
+from ..runs.recording import SERVED_URL, save_recording
+from ..runs.writer import RunTrace, new_run_dir
 from .matching import locate as locate_image
-from .recorder import SERVED_URL, RunTrace, new_run_dir, read_run
 
 HealMode = Literal["none", "model"]
 
@@ -400,8 +403,6 @@ async def _replay(source: Path, meta: dict[str, Any], steps: list[dict[str, Any]
                   checks: list[Any], redactor: Redactor, *, heal: HealMode, update: bool,
                   env: Environment | None, provider: Provider | None, api_key: str | None,
                   base_url: str | None, on_step, write_report: bool, served_url: str | None) -> RunResult:
-    from ..runner import _write_report, finish, redacted, run_checks, run_redactor, within
-
     run_redactor(settings, redactor)
     if env is None:
         from ..environments.factory import make_environment
@@ -446,10 +447,8 @@ async def _replay(source: Path, meta: dict[str, Any], steps: list[dict[str, Any]
             await provider.aclose()
         finish(trace, result, started, final_screen=replayer.last_screen)
         if write_report:
-            _write_report(new_dir)
+            render_report(new_dir)
     if update and result.status == "completed":
-        from ..runner import save_recording
-
         save_recording(new_dir, source, served_url=served_url)
     return result
 

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from .recorder import read_run
+from ..runs.reader import read_run
 
 # Characters XML 1.0 cannot carry at all; web pages and models do produce them.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

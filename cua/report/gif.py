@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .marks import describe_action, draw_shapes, healed_shift, step_shapes
-from .recorder import read_run
+from ..runs.reader import read_run
 
 MAX_WIDTH = 640
 FRAME_MS = 1000

@@ -25,7 +25,7 @@ from typing import Any, Iterable
 from urllib.parse import quote
 
 from .marks import COLORS, action_of, describe_action, healed_shift, shapes_to_svg, step_shapes
-from .recorder import read_run
+from ..runs.reader import read_run
 
 THUMB_WIDTH = 640  # timeline thumbnails: sharp at the ~440 CSS px they are shown at, on a 1.5× screen
 INDEX_THUMB_WIDTH = 240
@@ -191,6 +191,13 @@ def _usage(usage: Any) -> dict[str, Any]:
     return usage if isinstance(usage, dict) else {}
 
 
+def _model(settings: Any) -> str:
+    """``provider · model``, as the run recorded them; an older run folder names the model only."""
+    settings = settings if isinstance(settings, dict) else {}
+    model, provider = settings.get("model") or "—", settings.get("provider")
+    return f"{provider} · {model}" if provider else str(model)
+
+
 def _code(value: Any) -> str:
     """A URL or path as text (never a link: it may come from a web page)."""
     return f'<code class="url">{_e(value)}</code>' if value else "—"
@@ -307,7 +314,7 @@ class _Report:
         scenario = m.get("scenario") if isinstance(m.get("scenario"), dict) else {}
         tool = s.get("tool_format") or s.get("tool") or "—"
         facts = [
-            ("Model", f'{_e(s.get("model") or "—")} <span class="muted">· {_e(tool)} tool</span>'),
+            ("Model", f'{_e(_model(s))} <span class="muted">· {_e(tool)} tool</span>'),
             ("Environment", f'{_e(s.get("env") or "—")} <span class="muted">· {_e(m.get("display") or s.get("display") or "—")}</span>'),
             ("Started", _e(_when(m.get("started_at")))),
             ("Duration", _e(_duration(m.get("duration_s"))) if status != "running" else "—"),
@@ -326,7 +333,7 @@ class _Report:
             facts.append(("Diverged", link))
             facts.append(("Replay of", _code(m.get("source_run"))))
         grid = "".join(
-            f'<div class="fact{" wide" if dd.startswith("<code") else ""}"><dt>{dt}</dt><dd>{dd}</dd></div>'
+            f'<div class="fact{" wide" if dd.startswith("<code") or dt == "Model" else ""}"><dt>{dt}</dt><dd>{dd}</dd></div>'
             for dt, dd in facts
         )
 
@@ -623,6 +630,7 @@ def write_index(run_dirs: Iterable[Path | str], out_path: Path | str) -> Path:
 <td>{_status_badge(status)}</td>
 <td class="what"><a href="{_e(href)}">{_e(label)}</a> <span class="badge muted">{kind}</span>
 <div class="sub pre">{_e(task)}</div><div class="sub">{_e(meta.get("reason") or meta.get("error") or "")}</div></td>
+<td class="model">{_e(_model(meta.get("settings")))}</td>
 <td class="n">{_e(_count(meta.get("steps", len(steps))))}</td>
 <td class="n">{_e(_duration(meta.get("duration_s")))}</td>
 <td class="n">{_e(_count(usage.get("total_tokens")))}</td>
@@ -656,9 +664,9 @@ def write_index(run_dirs: Iterable[Path | str], out_path: Path | str) -> Path:
 </header>
 <section class="card">
 <table class="runs">
-<thead><tr><th>Status</th><th>Run</th><th class="n">Steps</th><th class="n">Duration</th><th class="n">Tokens</th>
+<thead><tr><th>Status</th><th>Run</th><th>Model</th><th class="n">Steps</th><th class="n">Duration</th><th class="n">Tokens</th>
 <th class="n">Cost</th><th>Replay</th><th>Final screen</th></tr></thead>
-<tbody>{"".join(rows) or '<tr><td colspan="8" class="empty">No runs.</td></tr>'}</tbody>
+<tbody>{"".join(rows) or '<tr><td colspan="9" class="empty">No runs.</td></tr>'}</tbody>
 </table>
 </section>
 </body>

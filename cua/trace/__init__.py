@@ -1,1 +1,0 @@
-"""Run folders: the recorder, replay and healing, anchors, and reports."""
