@@ -341,7 +341,10 @@ async def test_report_and_index_name_the_provider_and_model_of_each_run(tmp_path
     folders = []
     for name, extra in (("claude", {"provider": "anthropic", "model": "claude-sonnet-5-5"}), ("old", {})):
         trace = RunTrace(tmp_path / name)
-        start(trace, f"A run by {name}", settings={**settings(f"A run by {name}"), **extra})
+        recorded = {**settings(f"A run by {name}"), **extra}
+        if not extra:  # a run folder from before settings named their provider
+            recorded.pop("provider", None)
+        start(trace, f"A run by {name}", settings=recorded)
         finish(trace, "completed", 0)
         folders.append(write_report(tmp_path / name).parent)
     index = write_index(folders, tmp_path / "index.html")
