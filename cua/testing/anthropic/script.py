@@ -271,11 +271,9 @@ def _members(raw: dict[str, Any], *, where: str) -> list[dict[str, Any]]:
     if kind == "move":
         return [member("mouse_move", **at, **held)]
     if kind == "drag":
+        # Claude's drag goes straight from start to end: the points between are not said.
         path = [[p["x"], p["y"]] for p in raw["path"]]
-        if len(path) == 2:
-            return [member("left_click_drag", start_coordinate=path[0], coordinate=path[1], **held)]
-        return ([member("mouse_move", coordinate=path[0]), member("left_mouse_down")]
-                + [member("mouse_move", coordinate=p) for p in path[1:]] + [member("left_mouse_up")])
+        return [member("left_click_drag", start_coordinate=path[0], coordinate=path[-1], **held)]
     if kind == "keypress":
         return [member("key", text="+".join(raw["keys"]))]
     if kind == "type":
