@@ -251,6 +251,20 @@ class StandIn:
             self._send_error(handler, record, Rejected("api_error"), extra)
         elif fault.kind == "reset":
             _reset(handler)
+        elif not (isinstance(body, dict) and body.get("stream")):  # not streamed: half a body, then a reset
+            if fault.kind == "error_event":
+                self._send_error(handler, record, Rejected("overloaded"), extra)
+                return
+            data = json.dumps({"id": "msg_cut", "type": "message", "content": []}).encode()
+            record.status = 200
+            handler.send_response(200)
+            for name, value in {**self._headers(record), **extra}.items():
+                handler.send_header(name, value)
+            handler.send_header("content-type", "application/json")
+            handler.send_header("content-length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data[: len(data) // 2])
+            _reset(handler)
         else:  # cut_stream, error_event: a stream that starts well and breaks off or errs
             start = {"id": "msg_" + secrets.token_hex(12), "type": "message", "role": "assistant",
                      "model": body.get("model") if isinstance(body, dict) else None, "content": [],
