@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "Claude's toolset or one of its beta tools")
     run.add_argument("--base-url", help="the provider's API base URL (default: its SDK's variable "
                                         "or the vendor's endpoint)")
+    run.add_argument("--thinking-budget", type=_positive_int, metavar="TOKENS",
+                     help="Claude: think up to this many tokens a turn (at least 1024, below max_tokens)")
     run.add_argument("--display", type=_display, help="WIDTHxHEIGHT the model sees (default 1024x768)")
     run.add_argument("--max-steps", type=_positive_int, help="stop after this many model turns (default 50)")
     run.add_argument("--timeout", type=_positive_float, help="stop after this many seconds")
@@ -149,7 +151,7 @@ SETTING_FLAGS = (
     "task", "start_url", "env", "model", "provider", "tool", "display", "max_steps", "timeout", "safety",
     "stream", "stateless", "cdp_url", "ws_endpoint", "headed", "instructions",
     "navigation_tools", "playwright_trace", "x_display", "launch", "vm_url", "vm_name", "out",
-    "wheel_step",
+    "wheel_step", "thinking_budget",
 )
 
 
@@ -238,7 +240,8 @@ class Progress:
 
     def step(self, step: dict[str, Any]) -> None:
         elapsed = time.monotonic() - self.started
-        actions = " ".join(_describe(a["action"]) for a in step.get("actions") or [])
+        # A call that could not be understood is recorded with its error, not an action.
+        actions = " ".join(_describe(a["action"]) if "action" in a else "(bad call)" for a in step.get("actions") or [])
         funcs = " ".join(f"{f['name']}()" for f in step.get("functions") or [])
         tokens = (step.get("usage") or {}).get("total_tokens", 0)
         head = f"step {step['step']:>3}  {elapsed:6.1f}s  {tokens:>6} tok  "
