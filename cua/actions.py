@@ -380,6 +380,22 @@ class ScreenTransform:
         return out.getvalue()
 
 
+# Gemini points in a 0–999 grid over each axis, whatever the screen's size.
+NORMALIZED_MAX = 999
+
+
+def denormalize(value: float, size: int) -> int:
+    """A Gemini coordinate (0–999 along an axis) → the model pixel on an axis ``size`` pixels long.
+    The grid's cells are 1/1000 of the axis; a value names the pixel its cell starts in."""
+    return min(size - 1, max(0, int(value * size / 1000)))
+
+
+def normalize(pixel: int, size: int) -> int:
+    """The inverse of ``denormalize``: the smallest 0–999 value that lands on ``pixel`` (for axes
+    up to 1000 pixels; on longer ones, the value of the cell the pixel lies in)."""
+    return min(NORMALIZED_MAX, max(0, -(-pixel * 1000 // size)))
+
+
 def check_in_bounds(action: Action, model: Size, *, where: str = "computer_call") -> None:
     """Coordinates outside the display are bad model output, not something to clamp silently."""
     for x, y in action.points():
