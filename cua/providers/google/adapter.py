@@ -28,7 +28,6 @@ from ..base import (
     Usage,
 )
 from .calls import call_actions, safety_decision
-from .client import GeminiClient
 from .models import (
     FINISH_EXPLAINED,
     NORMAL_FINISH,

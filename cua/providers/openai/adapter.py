@@ -38,7 +38,6 @@ from .models import (
     Message,
     Reasoning,
     Response,
-    SafetyCheck as WireSafetyCheck,
     computer_tool,
 )
 

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 # The HTTP plumbing (threaded server, TCP resets) is the Responses stand-in's; only routes differ.
-from ..standin.server import _Handler, _HTTPServer, _reset
+from ..loopback import LoopbackHandler, LoopbackServer, reset_connection
 from .contract import Request, check_headers, check_request
 from .reasons import REASONS, Rejected
 from .script import PromptCache, ScriptedTurn, ScriptError, Turn, TurnState, build_message, sse_events
@@ -78,17 +78,15 @@ class StandIn:
         self.cache = PromptCache()
         self._lock = threading.RLock()
         self._faults: list[_Fault] = []
-        self._connections: set[Any] = set()
         self._stopping = threading.Event()
-        self._httpd: _HTTPServer | None = None
+        self._httpd: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> "StandIn":
         if self._httpd is None:
-            self._httpd = _HTTPServer((self.host, self.port), _Handler)
-            self._httpd.standin = self  # type: ignore[assignment]
+            self._httpd = LoopbackServer((self.host, self.port), self._handle)
             self.port = self._httpd.server_address[1]
             self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                             name=f"cua-anthropic-standin-{self.port}", daemon=True)
@@ -101,11 +99,7 @@ class StandIn:
         self._stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
-        for conn in list(self._connections):
-            try:
-                conn.shutdown(2)
-            except OSError:
-                pass
+        self._httpd.drop_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._httpd = self._thread = None
@@ -152,7 +146,7 @@ class StandIn:
 
     # -- HTTP --------------------------------------------------------------------------------------
 
-    def _handle(self, handler: _Handler, method: str) -> None:
+    def _handle(self, handler: LoopbackHandler, method: str) -> None:
         request_id = "req_" + secrets.token_hex(12)
         path = urlsplit(handler.path).path
         length = int(handler.headers.get("content-length") or 0)
@@ -238,7 +232,7 @@ class StandIn:
                 self._faults.pop(0)
             return fault
 
-    def _play_fault(self, handler: _Handler, record: RequestRecord, fault: _Fault, body: Any) -> None:
+    def _play_fault(self, handler: LoopbackHandler, record: RequestRecord, fault: _Fault, body: Any) -> None:
         extra = {str(k): str(v) for k, v in (fault.opts.get("headers") or {}).items()}
         if fault.kind == "429":
             if "retry_after_ms" in fault.opts:
@@ -250,7 +244,7 @@ class StandIn:
         elif fault.kind == "500":
             self._send_error(handler, record, Rejected("api_error"), extra)
         elif fault.kind == "reset":
-            _reset(handler)
+            reset_connection(handler)
         elif not (isinstance(body, dict) and body.get("stream")):  # not streamed: half a body, then a reset
             if fault.kind == "error_event":
                 self._send_error(handler, record, Rejected("overloaded"), extra)
@@ -264,7 +258,7 @@ class StandIn:
             handler.send_header("content-length", str(len(data)))
             handler.end_headers()
             handler.wfile.write(data[: len(data) // 2])
-            _reset(handler)
+            reset_connection(handler)
         else:  # cut_stream, error_event: a stream that starts well and breaks off or errs
             start = {"id": "msg_" + secrets.token_hex(12), "type": "message", "role": "assistant",
                      "model": body.get("model") if isinstance(body, dict) else None, "content": [],
@@ -282,7 +276,7 @@ class StandIn:
     def _headers(self, record: RequestRecord) -> dict[str, str]:
         return {"request-id": record.request_id, "anthropic-organization-id": "org-standin"}
 
-    def _send_json(self, handler: _Handler, record: RequestRecord, status: int, payload: Any,
+    def _send_json(self, handler: LoopbackHandler, record: RequestRecord, status: int, payload: Any,
                    extra: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         record.status = status
@@ -295,7 +289,7 @@ class StandIn:
         handler.wfile.write(data)
         handler.wfile.flush()
 
-    def _send_error(self, handler: _Handler, record: RequestRecord, rejected: Rejected,
+    def _send_error(self, handler: LoopbackHandler, record: RequestRecord, rejected: Rejected,
                     extra: dict[str, str] | None = None) -> None:
         record.rule = rejected.rule
         if record.fault is None:
@@ -305,7 +299,7 @@ class StandIn:
                    "request_id": record.request_id}
         self._send_json(handler, record, rejected.reason.status, payload, extra)
 
-    def _send_stream(self, handler: _Handler, record: RequestRecord, events: list[dict[str, Any]],
+    def _send_stream(self, handler: LoopbackHandler, record: RequestRecord, events: list[dict[str, Any]],
                      *, cut: bool = False) -> None:
         record.status = 200
         handler.send_response(200)
@@ -320,7 +314,7 @@ class StandIn:
             handler.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
             handler.wfile.flush()
         if cut:
-            _reset(handler)
+            reset_connection(handler)
             return
         handler.wfile.write(b"0\r\n\r\n")
         handler.wfile.flush()

@@ -6,13 +6,9 @@ import base64
 import copy
 import json
 import secrets
-import socket
-import struct
-import sys
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -23,6 +19,7 @@ from ...providers.google.models import (
     action_set_for,
     signs_thoughts,
 )
+from ..loopback import LoopbackHandler, LoopbackServer, reset_connection
 from .rules import REASONS, Rejected, camelized, check_schema, png_size
 from .script import ScriptedTurn, ScriptError, Turn, TurnState
 
@@ -50,35 +47,6 @@ class Rejection:
     record: RequestRecord
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    standin: "StandIn"
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _HTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
-
-    def do_POST(self) -> None:
-        self.server.standin._handle(self, "POST")
-
-    def do_GET(self) -> None:
-        self.server.standin._handle(self, "GET")
-
-
 class StandIn:
     """A strict stand-in of the Gemini API's ``generateContent`` on loopback; a context manager.
 
@@ -102,14 +70,13 @@ class StandIn:
         self.turn_index = 0  # scripted turns played so far
         self._faults: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.RLock()
-        self._httpd: _HTTPServer | None = None
+        self._httpd: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def start(self) -> "StandIn":
-        self._httpd = _HTTPServer((self.host, self.port), _Handler)
-        self._httpd.standin = self
+        self._httpd = LoopbackServer((self.host, self.port), self._handle)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"cua-gemini-standin-{self.port}", daemon=True)
@@ -120,6 +87,7 @@ class StandIn:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+            self._httpd.drop_connections()
             self._httpd = None
 
     def check(self) -> None:
@@ -148,7 +116,7 @@ class StandIn:
 
     # -- HTTP ---------------------------------------------------------------------------------------
 
-    def _handle(self, handler: _Handler, method: str) -> None:
+    def _handle(self, handler: LoopbackHandler, method: str) -> None:
         url = urlsplit(handler.path)
         length = int(handler.headers.get("content-length") or 0)
         raw = handler.rfile.read(length) if length else b""
@@ -198,7 +166,7 @@ class StandIn:
                 self.script_errors.append(exc)
             self._send_error(handler, record, Rejected("script_error", error=repr(exc)))
 
-    def _authenticate(self, handler: _Handler, query: dict[str, list[str]]) -> None:
+    def _authenticate(self, handler: LoopbackHandler, query: dict[str, list[str]]) -> None:
         key = handler.headers.get("x-goog-api-key", "").strip() or (query.get("key") or [""])[0]
         if not key:
             raise Rejected("missing_api_key")
@@ -211,7 +179,7 @@ class StandIn:
         with self._lock:
             return self._faults.pop(0) if self._faults else None
 
-    def _play_fault(self, handler: _Handler, record: RequestRecord, fault: tuple[str, dict[str, Any]],
+    def _play_fault(self, handler: LoopbackHandler, record: RequestRecord, fault: tuple[str, dict[str, Any]],
                     stream: bool) -> None:
         kind, opts = fault
         if kind == "429":
@@ -225,7 +193,7 @@ class StandIn:
         elif kind == "503":
             self._send_error(handler, record, Rejected("unavailable"))
         elif kind == "reset":
-            _reset(handler)
+            reset_connection(handler)
         elif stream:  # cut_stream: a first chunk, then the connection drops
             self._send_stream(handler, record, [{"candidates": [{"content": {
                 "role": "model", "parts": [{"text": "Looking at the", "thought": True}]}}]}], cut=True)
@@ -236,7 +204,7 @@ class StandIn:
             handler.send_header("content-length", "400")
             handler.end_headers()
             handler.wfile.write(b'{"candidates": [{"content": {"role": "model", "parts": [')
-            _reset(handler)
+            reset_connection(handler)
 
     # -- one request --------------------------------------------------------------------------------
 
@@ -401,7 +369,7 @@ class StandIn:
 
     # -- answers ------------------------------------------------------------------------------------
 
-    def _send_json(self, handler: _Handler, record: RequestRecord, status: int, payload: Any) -> None:
+    def _send_json(self, handler: LoopbackHandler, record: RequestRecord, status: int, payload: Any) -> None:
         data = json.dumps(payload).encode()
         record.status = status
         handler.send_response(status)
@@ -411,7 +379,7 @@ class StandIn:
         handler.wfile.write(data)
         handler.wfile.flush()
 
-    def _send_error(self, handler: _Handler, record: RequestRecord, rejected: Rejected) -> None:
+    def _send_error(self, handler: LoopbackHandler, record: RequestRecord, rejected: Rejected) -> None:
         record.rule = rejected.rule
         if record.fault is None:
             with self._lock:
@@ -422,7 +390,7 @@ class StandIn:
             error["details"] = rejected.details
         self._send_json(handler, record, rejected.reason.status, {"error": error})
 
-    def _send_stream(self, handler: _Handler, record: RequestRecord, chunks: list[dict[str, Any]],
+    def _send_stream(self, handler: LoopbackHandler, record: RequestRecord, chunks: list[dict[str, Any]],
                      cut: bool = False) -> None:
         record.status = 200
         handler.send_response(200)
@@ -434,7 +402,7 @@ class StandIn:
             handler.wfile.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
             handler.wfile.flush()
         if cut:
-            _reset(handler)
+            reset_connection(handler)
             return
         handler.wfile.write(b"0\r\n\r\n")
         handler.wfile.flush()
@@ -462,16 +430,6 @@ def _chunks(reply: dict[str, Any]) -> list[dict[str, Any]]:
     last["candidates"][0]["finishReason"] = candidate["finishReason"]
     last["usageMetadata"] = reply["usageMetadata"]
     return chunks
-
-
-def _reset(handler: _Handler) -> None:
-    handler.close_connection = True
-    try:
-        handler.wfile.flush()
-        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        handler.connection.close()
-    except OSError:
-        pass
 
 
 __all__ = ["FAULT_KINDS", "REASONS", "Rejection", "RequestRecord", "StandIn"]

@@ -7,15 +7,13 @@ import re
 import secrets
 import select
 import socket
-import struct
-import sys
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
+from ..loopback import LoopbackHandler, LoopbackServer, reset_connection
 from .contract import Request, check_request
 from .conversation import Continuation, Ledger
 from .events import sse_events
@@ -60,53 +58,6 @@ class _Fault:
     remaining: int
     opts: dict[str, Any]
 
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    standin: StandIn
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            return  # a client hanging up (or being reset) is ordinary, not worth a traceback
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _HTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in separate writes: without this, Nagle's algorithm meets the
-        # client's delayed ACK and every keep-alive answer waits ~40 ms.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.standin._connections.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.standin._connections.discard(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass  # tests read ``server.records`` instead of stderr noise
-
-    def do_POST(self) -> None:
-        self.server.standin._handle(self, "POST")
-
-    def do_GET(self) -> None:
-        self.server.standin._handle(self, "GET")
-
-    def do_DELETE(self) -> None:
-        self.server.standin._handle(self, "DELETE")
-
-    def do_PUT(self) -> None:
-        self.server.standin._handle(self, "PUT")
-
-    def do_PATCH(self) -> None:
-        self.server.standin._handle(self, "PATCH")
 
 
 class StandIn:
@@ -158,9 +109,8 @@ class StandIn:
         self._lock = threading.RLock()
         self._faults: list[_Fault] = []
         self._ledger = Ledger()
-        self._connections: set[socket.socket] = set()
         self._stopping = threading.Event()
-        self._httpd: _HTTPServer | None = None
+        self._httpd: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -169,8 +119,7 @@ class StandIn:
         if self._httpd is not None:
             return self
         self._stopping.clear()
-        self._httpd = _HTTPServer((self.host, self.port), _Handler)
-        self._httpd.standin = self
+        self._httpd = LoopbackServer((self.host, self.port), self._handle)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
@@ -185,11 +134,7 @@ class StandIn:
         self._stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
-        for conn in list(self._connections):  # idle keep-alive connections would outlive us
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        self._httpd.drop_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._httpd = None
@@ -261,7 +206,7 @@ class StandIn:
 
     # -- HTTP -------------------------------------------------------------------------------------
 
-    def _handle(self, handler: _Handler, method: str) -> None:
+    def _handle(self, handler: LoopbackHandler, method: str) -> None:
         request_id = "req_" + secrets.token_hex(16)
         path = urlsplit(handler.path).path
         raw = self._read_body(handler)
@@ -319,7 +264,7 @@ class StandIn:
                              {"x-should-retry": "false"})
 
     @staticmethod
-    def _read_body(handler: _Handler) -> bytes:
+    def _read_body(handler: LoopbackHandler) -> bytes:
         if handler.headers.get("transfer-encoding", "").lower() == "chunked":
             data = bytearray()
             while True:
@@ -333,7 +278,7 @@ class StandIn:
         length = int(handler.headers.get("content-length") or 0)
         return handler.rfile.read(length) if length else b""
 
-    def _authenticate(self, handler: _Handler) -> None:
+    def _authenticate(self, handler: LoopbackHandler) -> None:
         bearer = handler.headers.get("authorization", "")
         key = bearer[7:].strip() if bearer.lower().startswith("bearer ") else ""
         key = key or handler.headers.get("api-key", "").strip()
@@ -348,7 +293,7 @@ class StandIn:
                 "openai-processing-ms": "12"}
 
     def _send_json(
-        self, handler: _Handler, record: RequestRecord, status: int, payload: Any,
+        self, handler: LoopbackHandler, record: RequestRecord, status: int, payload: Any,
         extra: dict[str, str] | None = None,
     ) -> None:
         data = json.dumps(payload).encode()
@@ -363,7 +308,7 @@ class StandIn:
         handler.wfile.flush()
 
     def _send_error(
-        self, handler: _Handler, record: RequestRecord, rejected: Rejected,
+        self, handler: LoopbackHandler, record: RequestRecord, rejected: Rejected,
         extra: dict[str, str] | None = None,
     ) -> None:
         reason = rejected.reason
@@ -389,7 +334,7 @@ class StandIn:
 
     # -- create -----------------------------------------------------------------------------------
 
-    def _create(self, handler: _Handler, record: RequestRecord, body: Any) -> None:
+    def _create(self, handler: LoopbackHandler, record: RequestRecord, body: Any) -> None:
         fault = self._take_fault()
         if fault is not None:
             record.fault = fault.kind
@@ -428,7 +373,7 @@ class StandIn:
                 self._faults.pop(0)
             return fault
 
-    def _play_fault(self, handler: _Handler, record: RequestRecord, fault: _Fault, body: Any) -> None:
+    def _play_fault(self, handler: LoopbackHandler, record: RequestRecord, fault: _Fault, body: Any) -> None:
         extra = {str(k): str(v) for k, v in (fault.opts.get("headers") or {}).items()}
         model = body.get("model") if isinstance(body, dict) else None
         if fault.kind == "429":
@@ -448,7 +393,7 @@ class StandIn:
         elif fault.kind == "503":
             self._send_error(handler, record, Rejected("overloaded"), extra)
         elif fault.kind == "reset":
-            _reset(handler)
+            reset_connection(handler)
         elif fault.kind == "cut_stream":
             partial = {"id": new_id("resp"), "object": "response", "status": "in_progress",
                        "model": model, "output": []}
@@ -475,10 +420,10 @@ class StandIn:
                 handler.end_headers()
                 handler.wfile.write(data[: len(data) // 2])
                 handler.wfile.flush()
-                _reset(handler)
+                reset_connection(handler)
 
     def _send_stream(
-        self, handler: _Handler, record: RequestRecord, events: list[dict[str, Any]],
+        self, handler: LoopbackHandler, record: RequestRecord, events: list[dict[str, Any]],
         style: SSEStyle, *, cut: bool = False,
     ) -> None:
         record.status = 200
@@ -502,7 +447,7 @@ class StandIn:
             handler.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
             handler.wfile.flush()
         if cut:
-            _reset(handler)
+            reset_connection(handler)
             return
         handler.wfile.write(b"0\r\n\r\n")
         handler.wfile.flush()
@@ -550,14 +495,3 @@ def _peer_gone(conn: socket.socket) -> bool:
         return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
     except OSError:
         return True
-
-
-def _reset(handler: _Handler) -> None:
-    """Drop the connection with a TCP reset, no HTTP answer (or no end of the answer)."""
-    handler.close_connection = True
-    try:
-        handler.wfile.flush()
-        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        handler.connection.close()
-    except OSError:
-        pass
