@@ -8,6 +8,7 @@ the Responses API; the loop knows nothing of Playwright or X11.
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from abc import ABC, abstractmethod
 from typing import Any, Awaitable, Callable, Literal
@@ -142,9 +143,10 @@ class Environment(ABC):
         raise self._unsupported("release held keys")
 
     async def hold_key(self, keys: list[str], ms: int) -> None:
-        """Keys down for ``ms``, then up (reverse order), even when the wait is cancelled."""
-        await self.key_down(keys)
+        """Keys down for ``ms``, then up (reverse order), even when cancelled: also while the
+        keys are going down (a remote key_down may have pressed them before its answer came)."""
         try:
+            await self.key_down(keys)
             await asyncio.sleep(ms / 1000)
         finally:
             await self.key_up(keys)
@@ -243,3 +245,24 @@ async def stable_frame(grab: Callable[[], Awaitable[bytes]], timeout: float, int
             return current
         previous = current
     return None
+
+
+def zoom_png(screen: Any, model: Size, x0: int, y0: int, x1: int, y1: int) -> bytes:
+    """The model-space region (x0, y0)–(x1, y1) of ``screen`` (a Pillow image of what the model
+    sees at ``model`` size, at the screen's own resolution) as a PNG.
+
+    The crop keeps every pixel the screen has there (twice the region on a 2× screen); where the
+    screen has fewer pixels than the model's region it is scaled up to the region's size, so the
+    model never gets less than it saw. The aspect ratio is the region's either way."""
+    from PIL import Image
+
+    fx, fy = screen.width / model.width, screen.height / model.height
+    crop = screen.crop((round(x0 * fx), round(y0 * fy), round(x1 * fx), round(y1 * fy)))
+    width, height = x1 - x0, y1 - y0
+    scale = max(width / crop.width, height / crop.height)
+    if scale > 1:
+        crop = crop.convert("RGB").resize((round(crop.width * scale), round(crop.height * scale)),
+                                          Image.LANCZOS)
+    out = io.BytesIO()
+    crop.save(out, format="PNG")
+    return out.getvalue()

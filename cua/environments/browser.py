@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import logging
 import os
@@ -22,8 +23,8 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable
 from urllib.parse import urljoin, urlsplit
 
 from ..actions import ScreenTransform, Size
-from ..errors import EnvironmentError_, ModelOutputError
-from .base import DEFAULT_WAIT_MS, Environment
+from ..errors import ActionNotSupported, EnvironmentError_, ModelOutputError
+from .base import DEFAULT_WAIT_MS, Environment, zoom_png
 from .domain_policy import WEB_SCHEMES, DomainPolicy, refused_scheme, with_scheme
 from .keys_browser import chord_keys, is_text_only
 
@@ -45,6 +46,9 @@ INSTALL_HINT = (
     "or point CUA_CHROMIUM at a Chromium or Chrome executable"
 )
 _BUTTONS = {"left": "left", "right": "right", "wheel": "middle"}
+# CSS pixels one wheel notch scrolls. Playwright's wheel scrolls by exact pixels, so a notch is ours
+# to define: 100, what Chromium scrolls per notch on Windows (on X it is 120, see xvfb.py).
+WHEEL_NOTCH_CSS_PX = 100
 _DRAG_STEPS = 5  # intermediate mouse moves between two drag points, so pages see a real path
 _CONNECT_TIMEOUT_MS = 15_000
 _ACTION_TIMEOUT_MS = 15_000
@@ -187,6 +191,10 @@ class BrowserEnvironment(Environment):
         self._aborted: set[Request] = set()  # requests _block aborted, until they report failing
         self._frame_sessions: dict[Frame, Any] = {}  # frames in processes of their own, guarded
         self._frame_guards: set[asyncio.Task[None]] = set()
+        # Where cua last moved the mouse (CSS pixels), and on which page: Playwright cannot tell,
+        # and each page has a mouse of its own, which starts at (0, 0) like this one.
+        self._pointer: tuple[float, float] = (0.0, 0.0)
+        self._pointer_page: Page | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -549,11 +557,16 @@ class BrowserEnvironment(Environment):
     def _point(self, x: float, y: float) -> tuple[float, float]:
         return self.transform.to_screen(x, y)
 
+    def _pointer_to(self, page: Page, x: float, y: float) -> tuple[float, float]:
+        """The screen point of (x, y), remembered as where the mouse of ``page`` is about to be."""
+        self._pointer, self._pointer_page = self._point(x, y), page
+        return self._pointer
+
     async def click(self, x: int, y: int, button: str = "left", keys: list[str] | None = None) -> None:
         if button not in _BUTTONS and button not in ("back", "forward"):
             raise ModelOutputError(f"click: unknown mouse button {button!r}")
         async with self._acting(f"click at ({x}, {y})") as page, self._holding(page, keys):
-            sx, sy = self._point(x, y)
+            sx, sy = self._pointer_to(page, x, y)
             if button in _BUTTONS:
                 await page.mouse.click(sx, sy, button=_BUTTONS[button])
             else:
@@ -563,13 +576,82 @@ class BrowserEnvironment(Environment):
 
     async def double_click(self, x: int, y: int, keys: list[str] | None = None) -> None:
         async with self._acting(f"double-click at ({x}, {y})") as page, self._holding(page, keys):
-            await page.mouse.dblclick(*self._point(x, y))
+            await page.mouse.dblclick(*self._pointer_to(page, x, y))
+
+    async def triple_click(self, x: int, y: int, keys: list[str] | None = None) -> None:
+        async with self._acting(f"triple-click at ({x}, {y})") as page, self._holding(page, keys):
+            await page.mouse.click(*self._pointer_to(page, x, y), click_count=3)
+
+    async def mouse_down(self, x: int | None, y: int | None, button: str = "left") -> None:
+        await self._press(x, y, button, down=True)
+
+    async def mouse_up(self, x: int | None, y: int | None, button: str = "left") -> None:
+        await self._press(x, y, button, down=False)
+
+    async def _press(self, x: int | None, y: int | None, button: str, *, down: bool) -> None:
+        if button in ("back", "forward"):
+            raise self._unsupported(f"{'hold down' if down else 'release'} the {button} mouse button "
+                                    "(Playwright has left, right and middle)")
+        if button not in _BUTTONS:
+            raise ModelOutputError(f"mouse_{'down' if down else 'up'}: unknown mouse button {button!r}")
+        where = f" at ({x}, {y})" if x is not None and y is not None else ""
+        async with self._acting(f"{'press' if down else 'release'} the {button} button{where}") as page:
+            if where:
+                await page.mouse.move(*self._pointer_to(page, x, y))
+            elif self._pointer_page is not page:  # another tab: its mouse is not where ours was
+                await page.mouse.move(*self._pointer)
+                self._pointer_page = page
+            if down:
+                await page.mouse.down(button=_BUTTONS[button])
+            else:
+                await page.mouse.up(button=_BUTTONS[button])
+
+    async def key_down(self, keys: list[str]) -> None:
+        chord = self._held_chord(keys, "key_down")
+        async with self._acting(f"press {'+'.join(keys)}") as page:
+            for key in chord:
+                await page.keyboard.down(key)
+
+    async def key_up(self, keys: list[str]) -> None:
+        chord = self._held_chord(keys, "key_up")
+        async with self._acting(f"release {'+'.join(keys)}") as page:
+            for key in reversed(chord):
+                await page.keyboard.up(key)
+
+    @staticmethod
+    def _held_chord(keys: list[str], where: str) -> list[str]:
+        chord = chord_keys(keys, where=where)  # every name checked before any key goes down
+        for name, key in zip(keys, chord):
+            if is_text_only(key):
+                raise ModelOutputError(f"{where}: {name!r} is not a key of the keyboard and cannot be held")
+        return chord
+
+    async def cursor_position(self) -> tuple[int, int]:
+        return self.transform.to_model(*self._pointer)
+
+    async def zoom(self, x0: int, y0: int, x1: int, y1: int) -> bytes:
+        left, top = x0 * self.transform.sx, y0 * self.transform.sy
+        clip = {"x": left, "y": top, "width": x1 * self.transform.sx - left, "height": y1 * self.transform.sy - top}
+        png = None
+        async with self._acting(f"zoom into ({x0}, {y0})–({x1}, {y1})") as page:
+            # scale="device": every pixel Chromium renders there (twice the region at a 2x scale).
+            png = await page.screenshot(type="png", clip=clip, scale="device")
+        if png is None:
+            raise EnvironmentError_("the tab closed while zooming")
+        from PIL import Image
+
+        with Image.open(io.BytesIO(png)) as image:
+            width, height = x1 - x0, y1 - y0
+            return zoom_png(image, Size(width, height), 0, 0, width, height)
+
+    def wheel_notch_px(self) -> float:
+        return WHEEL_NOTCH_CSS_PX / self.transform.sy
 
     async def scroll(
         self, x: int, y: int, scroll_x: int, scroll_y: int, keys: list[str] | None = None
     ) -> None:
         async with self._acting(f"scroll at ({x}, {y})") as page, self._holding(page, keys):
-            await page.mouse.move(*self._point(x, y))
+            await page.mouse.move(*self._pointer_to(page, x, y))
             dx, dy = self._point(scroll_x, scroll_y)
             await page.mouse.wheel(dx, dy)
 
@@ -579,7 +661,7 @@ class BrowserEnvironment(Environment):
 
     async def move(self, x: int, y: int, keys: list[str] | None = None) -> None:
         async with self._acting(f"move to ({x}, {y})") as page, self._holding(page, keys):
-            await page.mouse.move(*self._point(x, y))
+            await page.mouse.move(*self._pointer_to(page, x, y))
 
     async def keypress(self, keys: list[str]) -> None:
         chord = chord_keys(keys)  # every name checked before any key goes down
@@ -601,6 +683,7 @@ class BrowserEnvironment(Environment):
             raise ModelOutputError("drag: the path needs at least two points")
         points = [self._point(x, y) for x, y in path]
         async with self._acting("drag") as page, self._holding(page, keys):
+            self._pointer_to(page, *path[-1])
             await page.mouse.move(*points[0])
             await page.mouse.down()
             try:
@@ -653,22 +736,26 @@ class BrowserEnvironment(Environment):
     async def current_url(self) -> str | None:
         return self.page.url if self._pages else None
 
-    async def goto(self, url: str) -> None:
+    async def goto(self, url: str, *, verb: str = "goto") -> None:
         """Open ``url`` in the current tab (``example.com`` means ``https://example.com``).
 
         The model's way to navigate, so only web pages and about:blank: a local file, the
         browser's own pages (chrome:, devtools:) or a document the model writes itself
-        (javascript:, data:) open only when the user allowed that scheme."""
+        (javascript:, data:) open only when the user allowed that scheme. ``verb`` names the
+        model's way in messages (the goto function, the navigate action)."""
         url = with_scheme(url)
         scheme = refused_scheme(url, self.allow_schemes)
         if scheme:
             reason = f"the {scheme}: scheme is not allowed"
             self._emit("blocked", {"url": url, "reason": reason, "resource_type": "document"})
             raise EnvironmentError_(
-                f"goto refused {url}: {reason}; goto opens http and https pages and about:blank "
+                f"{verb} refused {url}: {reason}; {verb} opens http and https pages and about:blank "
                 f"(the user can allow it with --allow-scheme {scheme})"
             )
         await self._open(url)
+
+    async def navigate(self, url: str) -> None:
+        await self.goto(url, verb="navigate")
 
     async def _open(self, url: str) -> None:
         from playwright.async_api import Error as PlaywrightError
@@ -685,10 +772,28 @@ class BrowserEnvironment(Environment):
         await self.settle()  # an allowed redirect under a domain policy is one more navigation
 
     async def back(self) -> None:
-        await self._history(await self._active_page(), "back")
+        await self._walk_history("back")
 
     async def forward(self) -> None:
-        await self._history(await self._active_page(), "forward")
+        await self._walk_history("forward")
+
+    async def _walk_history(self, direction: str) -> None:
+        """The back/forward action: one step through the tab's history, then settled like goto.
+        With nowhere to go it says so rather than doing nothing."""
+        from playwright.async_api import Error as PlaywrightError
+
+        page = await self._active_page()
+        try:
+            history = await (await self._session(page)).send("Page.getNavigationHistory")
+            index, last = history["currentIndex"], len(history["entries"]) - 1
+        except (PlaywrightError, KeyError, TypeError):
+            index = last = None  # no CDP (a Playwright server): go, and let Chromium decide
+        if index is not None and index == (0 if direction == "back" else last):
+            where = "earlier" if direction == "back" else "later"
+            raise ActionNotSupported(f"the browser environment cannot go {direction}: "
+                                     f"this tab has no {where} page in its history")
+        await self._history(page, direction)
+        await self.settle()
 
     async def _history(self, page: Page, direction: str) -> None:
         from playwright.async_api import Error as PlaywrightError

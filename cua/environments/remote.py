@@ -12,7 +12,13 @@ What the protocol cannot express, and what this module does instead:
   shortcuts (Alt+Left / Alt+Right; Cmd+[ / Cmd+] on macOS);
 * drag paths: ``drag_path`` is not a registered command (0.1.25), so a path is ``mouse_down`` at
   the first point, ``move_cursor`` through each point and ``mouse_up`` at the last;
-* keys held during mouse actions: ``key_down`` before, ``key_up`` after, in reverse order.
+* keys held during mouse actions: ``key_down`` before, ``key_up`` after, in reverse order;
+* a triple click: ``left_click`` then ``double_click`` at the same point, which the application
+  counts as three clicks (checked with Chromium on Linux);
+* the side buttons held down (``mouse_down`` with back/forward): not possible, said so.
+
+What ``mouse_down`` and ``key_down`` leave pressed stays pressed in the VM after cua is gone, so
+``stop()`` releases it.
 
 A known limit of the server on Linux: ``type_text`` types non-ASCII characters through pynput,
 which borrows spare keycodes and, once they run out, rebinds one used earlier; an application that
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 from typing import Any, Literal
 
@@ -31,7 +38,7 @@ import httpx
 
 from ..actions import MODIFIERS, ScreenTransform, Size, normalize_key, wheel_steps
 from ..errors import ConfigError, CuaError, EnvironmentError_, ModelOutputError
-from .base import DEFAULT_WAIT_MS, Environment, stable_frame
+from .base import DEFAULT_WAIT_MS, Environment, stable_frame, zoom_png
 
 RemoteKind = Literal["mac", "windows", "linux", "ubuntu"]
 
@@ -73,6 +80,9 @@ PYAUTOGUI_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F))
 # on Linux (X buttons 4-7: Chromium scrolls 120 px, measured) and Windows (one WHEEL_DELTA:
 # Chromium's 100 px, not measured here), and 10 pixels per unit on macOS (a pixel-unit event).
 WHEEL_STEP_PX = {"mac": 10, "windows": 100, "linux": 120, "ubuntu": 120}
+
+# cua's button names → the server's (pyautogui's); it has no side buttons.
+SERVER_BUTTONS = {"left": "left", "right": "right", "wheel": "middle"}
 
 # Commands that only read; safe to resend after a dropped connection.
 _IDEMPOTENT = frozenset({"screenshot", "get_screen_size", "get_cursor_position", "version"})
@@ -130,6 +140,9 @@ class RemoteEnvironment(Environment):
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self._client: httpx.AsyncClient | None = None
         self._transform: ScreenTransform | None = None
+        # What mouse_down/key_down left pressed in the VM, in pressing order, for stop() to release.
+        self._held_buttons: list[str] = []
+        self._held_keys: list[str] = []
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -167,6 +180,17 @@ class RemoteEnvironment(Environment):
             raise
 
     async def stop(self) -> None:
+        """Release what the run left held in the VM (one attempt each), then disconnect."""
+        releases = [("mouse_up", {"button": b}) for b in reversed(self._held_buttons)]
+        releases += [("key_up", {"key": k}) for k in reversed(self._held_keys)]
+        self._held_buttons, self._held_keys = [], []
+        if self._client is not None:
+            for command, params in releases:
+                try:
+                    await self._send("POST", "/cmd", idempotent=False, attempts=1,
+                                     json_body={"command": command, "params": params})
+                except CuaError:
+                    break  # the VM is gone: nothing is held in it any more worth waiting for
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
@@ -174,10 +198,11 @@ class RemoteEnvironment(Environment):
     # --- protocol -------------------------------------------------------------------------------
 
     async def _send(self, method: str, path: str, *, idempotent: bool,
-                    json_body: dict[str, Any] | None = None) -> httpx.Response:
+                    json_body: dict[str, Any] | None = None, attempts: int | None = None) -> httpx.Response:
         if self._client is None:
             raise EnvironmentError_(f"the remote environment at {self.vm_url} is not started")
-        for attempt in range(self.retries):
+        attempts = attempts or self.retries
+        for attempt in range(attempts):
             try:
                 response = await self._client.request(method, path, json=json_body)
                 break
@@ -194,12 +219,12 @@ class RemoteEnvironment(Environment):
                 raise EnvironmentError_(
                     f"cannot talk to the computer server at {self.vm_url}: {exc!r}"
                 ) from None
-            if attempt + 1 < self.retries:
+            if attempt + 1 < attempts:
                 await asyncio.sleep(self.backoff * 2**attempt)
         else:
             raise EnvironmentError_(
                 f"cannot reach the computer server at {self.vm_url} ({type(error).__name__}: "
-                f"{error or 'no answer'}) after {self.retries} attempts; is the VM running and "
+                f"{error or 'no answer'}) after {attempts} attempts; is the VM running and "
                 f"`python -m computer_server` started in it?"
             )
         if response.status_code == 401:
@@ -355,6 +380,71 @@ class RemoteEnvironment(Environment):
 
     async def double_click(self, x: int, y: int, keys: list[str] | None = None) -> None:
         await self._with_keys(keys, ("double_click", self._xy(x, y)))
+
+    async def triple_click(self, x: int, y: int, keys: list[str] | None = None) -> None:
+        at = self._xy(x, y)
+        await self._with_keys(keys, ("left_click", at), ("double_click", at))
+
+    def _server_button(self, button: str, what: str) -> str:
+        if button in SERVER_BUTTONS:
+            return SERVER_BUTTONS[button]
+        if button in ("back", "forward"):
+            raise self._unsupported(f"{what} the {button} mouse button (the computer server has no side buttons)")
+        raise EnvironmentError_(f"unknown mouse button {button!r} (known: left, right, wheel, back, forward)")
+
+    async def mouse_down(self, x: int | None, y: int | None, button: str = "left") -> None:
+        name = self._server_button(button, "hold down")
+        at = self._xy(x, y) if x is not None and y is not None else {}
+        self._held_buttons.append(name)  # before: a failed answer may still have pressed it
+        await self.command("mouse_down", **at, button=name)
+
+    async def mouse_up(self, x: int | None, y: int | None, button: str = "left") -> None:
+        name = self._server_button(button, "release")
+        at = self._xy(x, y) if x is not None and y is not None else {}
+        await self.command("mouse_up", **at, button=name)
+        if name in self._held_buttons:
+            self._held_buttons.remove(name)
+
+    async def key_down(self, keys: list[str]) -> None:
+        names = self._chord(keys, where="key_down")  # every name checked before a key goes down
+        for name in names:
+            if name not in self._held_keys:
+                self._held_keys.append(name)
+            await self.command("key_down", key=name)
+
+    async def key_up(self, keys: list[str]) -> None:
+        names = self._chord(keys, where="key_up")
+        for name in reversed(names):
+            await self.command("key_up", key=name)
+            if name in self._held_keys:
+                self._held_keys.remove(name)
+
+    async def cursor_position(self) -> tuple[int, int]:
+        position = (await self.command("get_cursor_position")).get("position")
+        try:
+            return self.transform.to_model(int(position["x"]), int(position["y"]))
+        except (KeyError, TypeError, ValueError):
+            raise EnvironmentError_(
+                f"computer server at {self.vm_url} sent no usable cursor position: {position!r}"
+            ) from None
+
+    async def zoom(self, x0: int, y0: int, x1: int, y1: int) -> bytes:
+        from PIL import Image
+
+        png = await self._grab()
+
+        def crop() -> bytes:
+            with Image.open(io.BytesIO(png)) as image:
+                return zoom_png(image, self.transform.model, x0, y0, x1, y1)
+
+        try:
+            return await asyncio.to_thread(crop)
+        except OSError:
+            raise EnvironmentError_(f"computer server at {self.vm_url} sent a screenshot that "
+                                    "cannot be decoded") from None
+
+    def wheel_notch_px(self) -> float:
+        return self.wheel_step / self.transform.sy
 
     async def move(self, x: int, y: int, keys: list[str] | None = None) -> None:
         await self._with_keys(keys, ("move_cursor", self._xy(x, y)))

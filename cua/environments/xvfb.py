@@ -23,7 +23,7 @@ from typing import IO, Literal
 
 from ..actions import ScreenTransform, Size, wheel_steps
 from ..errors import EnvironmentError_
-from .base import DEFAULT_WAIT_MS, Environment, stable_frame
+from .base import DEFAULT_WAIT_MS, Environment, stable_frame, zoom_png
 from .keys_x11 import chord_keysyms
 
 # X pointer buttons: 4-7 are the wheel (up, down, left, right), 8/9 the side buttons.
@@ -222,6 +222,10 @@ class XDisplayEnvironment(Environment):
         self._logs: dict[str, IO[bytes]] = {}  # stderr of what we started, for error messages
         self._transform: ScreenTransform | None = None
         self._keymap: _Keymap | None = None
+        # What mouse_down/key_down left pressed: the X server keeps it pressed after xdotool
+        # exits, so stop() releases it (an attached display outlives the run).
+        self._held_buttons: list[int] = []
+        self._held_keys: list[str] = []
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -256,6 +260,7 @@ class XDisplayEnvironment(Environment):
             raise
 
     async def stop(self) -> None:
+        await self._release_held()
         app, xvfb, keymap = self._app, self._xvfb, self._keymap
         self._app = self._xvfb = self._keymap = None
         try:
@@ -404,19 +409,22 @@ class XDisplayEnvironment(Environment):
 
     # --- input ----------------------------------------------------------------------------------
 
-    async def _xdotool(self, *args: str) -> None:
-        # Keys and buttons a chain pressed need no undo when it fails part-way: the X server
-        # releases what an XTest client held once it disconnects (checked on Xvfb).
+    async def _xdotool(self, *args: str) -> str:
+        """Run one xdotool chain; its standard output."""
+        # A key or button a chain pressed stays pressed after xdotool exits (the X server does not
+        # release an XTest client's input when it disconnects): every chain that presses also
+        # releases, and what mouse_down/key_down hold on purpose is released by stop().
         proc = await asyncio.create_subprocess_exec(
             _need("xdotool"), *args, env=self.child_env(DISPLAY=self.x_display or ""),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        _, err = await proc.communicate()
+        out, err = await proc.communicate()
         if proc.returncode != 0:
             raise EnvironmentError_(
                 f"xdotool {args[0]} failed on {self.x_display}: {err.decode(errors='replace').strip()}"
             )
+        return out.decode(errors="replace")
 
     def _point(self, x: float, y: float) -> list[str]:
         sx, sy = self.transform.to_screen(x, y)
@@ -431,15 +439,79 @@ class XDisplayEnvironment(Environment):
         return down + steps + up
 
     async def click(self, x: int, y: int, button: str = "left", keys: list[str] | None = None) -> None:
-        if button not in X_BUTTONS:
-            raise EnvironmentError_(f"unknown mouse button {button!r} (known: {', '.join(X_BUTTONS)})")
         # --delay 0: xdotool otherwise sleeps 100 ms after the click.
-        steps = [*self._point(x, y), "click", "--delay", "0", str(X_BUTTONS[button])]
+        steps = [*self._point(x, y), "click", "--delay", "0", str(self._button(button))]
         await self._xdotool(*self._held(keys, steps))
 
     async def double_click(self, x: int, y: int, keys: list[str] | None = None) -> None:
         steps = [*self._point(x, y), "click", "--repeat", "2", "--delay", "60", "1"]
         await self._xdotool(*self._held(keys, steps))
+
+    async def triple_click(self, x: int, y: int, keys: list[str] | None = None) -> None:
+        steps = [*self._point(x, y), "click", "--repeat", "3", "--delay", "60", "1"]
+        await self._xdotool(*self._held(keys, steps))
+
+    @staticmethod
+    def _button(button: str) -> int:
+        if button not in X_BUTTONS:
+            raise EnvironmentError_(f"unknown mouse button {button!r} (known: {', '.join(X_BUTTONS)})")
+        return X_BUTTONS[button]
+
+    async def mouse_down(self, x: int | None, y: int | None, button: str = "left") -> None:
+        number = self._button(button)
+        at = self._point(x, y) if x is not None and y is not None else []
+        self._held_buttons.append(number)  # before: a chain that fails may still have pressed it
+        await self._xdotool(*at, "mousedown", str(number))
+
+    async def mouse_up(self, x: int | None, y: int | None, button: str = "left") -> None:
+        number = self._button(button)
+        at = self._point(x, y) if x is not None and y is not None else []
+        await self._xdotool(*at, "mouseup", str(number))
+        if number in self._held_buttons:
+            self._held_buttons.remove(number)
+
+    async def key_down(self, keys: list[str]) -> None:
+        syms = chord_keysyms(keys, where="key_down")  # every name checked before a key goes down
+        self._held_keys += [s for s in syms if s not in self._held_keys]
+        await self._xdotool(*[arg for s in syms for arg in ("keydown", s)])
+
+    async def key_up(self, keys: list[str]) -> None:
+        syms = chord_keysyms(keys, where="key_up")
+        await self._xdotool(*[arg for s in reversed(syms) for arg in ("keyup", s)])
+        self._held_keys = [s for s in self._held_keys if s not in syms]
+
+    async def _release_held(self) -> None:
+        """Release what mouse_down/key_down left pressed (best effort: the display may be gone)."""
+        buttons, keys = self._held_buttons, self._held_keys
+        self._held_buttons, self._held_keys = [], []
+        steps = [arg for b in reversed(buttons) for arg in ("mouseup", str(b))]
+        steps += [arg for s in reversed(keys) for arg in ("keyup", s)]
+        if steps and self.x_display:
+            try:
+                await self._xdotool(*steps)
+            except EnvironmentError_:
+                pass  # the display is gone, and whatever was held with it
+
+    async def cursor_position(self) -> tuple[int, int]:
+        out = await self._xdotool("getmouselocation", "--shell")
+        fields = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        try:
+            return self.transform.to_model(int(fields["X"]), int(fields["Y"]))
+        except (KeyError, ValueError):
+            raise EnvironmentError_(f"xdotool getmouselocation gave no position: {out.strip()!r}") from None
+
+    async def zoom(self, x0: int, y0: int, x1: int, y1: int) -> bytes:
+        def capture() -> bytes:
+            try:
+                image = self._grab()
+            except OSError as exc:
+                raise EnvironmentError_(f"cannot read X display {self.x_display}: {exc}") from None
+            return zoom_png(image, self.transform.model, x0, y0, x1, y1)
+
+        return await asyncio.to_thread(capture)
+
+    def wheel_notch_px(self) -> float:
+        return self.wheel_step / self.transform.sy
 
     async def move(self, x: int, y: int, keys: list[str] | None = None) -> None:
         await self._xdotool(*self._held(keys, self._point(x, y)))
