@@ -72,7 +72,10 @@ class EnvSpec(_Strict):
 
 class ModelSpec(_Strict):
     name: str | None = None
-    tool: Literal["auto", "preview", "computer"] | None = None
+    provider: Literal["openai", "anthropic", "google"] | None = Field(
+        None, description="wire format (default: from the name); with model scripted, the one the script plays over")
+    tool: Literal["auto", "preview", "computer", "computer_toolset_20260801", "computer_20251124",
+                  "computer_20250124"] | None = None
     reasoning: str | None = Field(None, description="reasoning summary: auto, concise, detailed")
     effort: str | None = None
     stateless: bool | None = None
@@ -324,6 +327,7 @@ class Scenario(_Strict):
             "block_domains": self.block_domains,
             "allow_schemes": self.allow_schemes,
             "model": model.name,
+            "provider": model.provider,
             "tool": model.tool,
             "reasoning_summary": model.reasoning,
             "reasoning_effort": model.effort,

@@ -58,3 +58,23 @@ def test_an_anthropic_tool_on_an_openai_model_is_a_usage_error(tmp_path: Path) -
     done = finish(start_cua(["run", "--task", "t", "--model", "gpt-5.4", "--tool", "computer_20251124"],
                             clean_env(OPENAI_API_KEY="sk-test"), tmp_path))
     assert done.code == 2 and "computer_20251124" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("provider, item_type", [("anthropic", "tool_use"), ("google", "functionCall")])
+async def test_a_scenario_names_the_provider_its_script_plays_over(provider: str, item_type: str,
+                                                                    tmp_path: Path) -> None:
+    """``model: {name: scripted, provider: …}`` plays the script over that vendor's wire format."""
+    import json
+
+    from cua.bundled import scenarios_folder
+    from cua.runner import run_scenario
+    from cua.scenario import ModelSpec, load_scenario
+
+    scenario = load_scenario(scenarios_folder() / "login.cua.yaml")
+    scenario = scenario.model_copy(update={"model": ModelSpec(name="scripted", provider=provider)})
+    result = await run_scenario(scenario, flags={"out": tmp_path})
+    assert result.status == "completed", (result.error, result.reason)
+    run_dir = Path(result.run_dir or "")
+    assert json.loads((run_dir / "run.json").read_text())["settings"]["provider"] == provider
+    steps = (run_dir / "steps.jsonl").read_text()
+    assert f'"{item_type}"' in steps or f"'{item_type}'" in steps, "the steps hold the vendor's own items"
