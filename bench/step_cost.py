@@ -29,7 +29,7 @@ import os
 from playwright.async_api import async_playwright
 
 from cua.config import RunSettings
-from cua.environments.browser import DEFAULT_ARGS, find_chromium
+from cua.environments.browser_launch import DEFAULT_ARGS, find_chromium
 from cua.runner import run_task
 from cua.scenario import ScriptTurn
 from cua.testing.demo_server import serve_demo

@@ -61,3 +61,9 @@ def validation_problem(exc: Exception) -> str:
     message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
     return f"field {field}: {message}{more}" if field else f"{message}{more}"
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (Playwright's run on with call logs)."""
+    text = str(getattr(exc, "message", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -114,7 +114,7 @@ class ProbedBrowser(BrowserEnvironment):
         self.final: dict[str, Any] | None = None
 
     async def stop(self) -> None:
-        if self._pages and self.final is None:
+        if self._tabs.pages and self.final is None:
             try:
                 self.final = await self.page.evaluate(
                     "() => ({state: window.state || null, log: window.log || [], url: location.href})"

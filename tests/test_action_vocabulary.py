@@ -27,7 +27,8 @@ from vmserver import last  # noqa: E402
 
 from cua.actions import Size, parse_action  # noqa: E402
 from cua.environments.base import ActionOutput, zoom_png  # noqa: E402
-from cua.environments.browser import BrowserEnvironment, find_chromium  # noqa: E402
+from cua.environments.browser import BrowserEnvironment  # noqa: E402
+from cua.environments.browser_launch import find_chromium  # noqa: E402
 from cua.environments.remote import RemoteEnvironment  # noqa: E402
 from cua.environments.xvfb import XDisplayEnvironment  # noqa: E402
 from cua.errors import ActionNotSupported, EnvironmentError_, ModelOutputError  # noqa: E402

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import pytest
 from PIL import Image
 
-from cua.environments.browser import find_chromium
+from cua.environments.browser_launch import find_chromium
 from cua.testing.anthropic import StandIn, Turn, member
 
 from cli_helpers import REPO, clean_env, finish, start_cua

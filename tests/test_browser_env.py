@@ -29,7 +29,8 @@ import pytest_asyncio
 from PIL import Image
 
 from cua.actions import Size
-from cua.environments.browser import BrowserEnvironment, find_chromium
+from cua.environments.browser import BrowserEnvironment
+from cua.environments.browser_launch import find_chromium
 from cua.environments.domain_policy import DomainPolicy
 from cua.errors import EnvironmentError_, ModelOutputError
 
@@ -219,8 +220,8 @@ async def env() -> Any:
 
 async def open_page(environment: BrowserEnvironment, url: str) -> Any:
     """A clean start for a test: one tab, on ``url``, settled."""
-    while len(environment._pages) > 1:
-        await environment._pages[-1].close()
+    while len(environment._tabs.pages) > 1:
+        await environment._tabs.pages[-1].close()
     await environment.goto(url)
     await environment.settle()
     return environment.page
@@ -585,7 +586,7 @@ async def test_domain_policy_covers_websockets_and_subresource_redirects(dynamic
                                 " document.body.append(f) }", f"http://127.0.0.2:{other_port}/start")
             await until(lambda: len(page.frames) == 2 and page.frames[1].url.endswith("/start"), "the frame")
             frame = page.frames[1]
-            await until(lambda: frame in environment._frame_sessions, "the frame's own guard (out of process)")
+            await until(lambda: frame in environment._enforcer.frame_sessions, "the frame's own guard (out of process)")
             framed = await frame.evaluate(LOAD_IMAGE_JS, f"/redirect?to={hop}")
             await until(lambda: len(log.of("blocked")) == 3, "the frame's redirect hop to be reported")
     finally:

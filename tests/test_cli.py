@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cli_helpers import Finished, clean_env, finish, start_cua  # noqa: E402
 from helpers_loop import API_KEY, Site, alive, descendants, grep_folder, run_folder, wait_for  # noqa: E402
 
-from cua.environments.browser import find_chromium  # noqa: E402
+from cua.environments.browser_launch import find_chromium  # noqa: E402
 from cua.testing.standin import StandIn, Turn  # noqa: E402
 
 JSON_KEYS = {"status", "steps", "final_text", "final_url", "run_dir", "usage", "error"}

@@ -21,7 +21,8 @@ import pytest_asyncio
 
 from cua.actions import Size
 from cua.config import RunSettings
-from cua.environments.browser import BrowserEnvironment, find_chromium
+from cua.environments.browser import BrowserEnvironment
+from cua.environments.browser_launch import find_chromium
 from cua.errors import EnvironmentError_
 from cua.runner import run_task
 from cua.testing.standin import StandIn, Turn
@@ -321,4 +322,4 @@ async def test_pages_cannot_open_local_or_browser_documents(guarded: BrowserEnvi
         await guarded.goto(start)
         await guarded.page.evaluate(f"() => {{ {script} }}")
         await guarded.settle()
-        assert len(guarded._pages) == 1 and guarded.page.url == start, script
+        assert len(guarded._tabs.pages) == 1 and guarded.page.url == start, script

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from cua.environments.browser import find_chromium
+from cua.environments.browser_launch import find_chromium
 from cua.testing.google import StandIn, Turn
 
 from cli_helpers import REPO, clean_env, finish, start_cua

@@ -25,7 +25,7 @@ import pytest
 
 from cua.agent import RunResult
 from cua.config import RunSettings
-from cua.environments.browser import find_chromium
+from cua.environments.browser_launch import find_chromium
 from cua.functions import FunctionRegistry
 from cua.runner import run_task
 from cua.testing.standin import StandIn, Turn

@@ -2,134 +2,41 @@
 
 The model's coordinates are CSS pixels of the viewport (the viewport is the display); screenshots
 come back at exactly the display size whatever the device scale factor. Actions and screenshots
-follow the newest tab. A domain policy, when one is given, is enforced on the network layer for
-every request of every page, frame, popup and WebSocket, redirects included: by Playwright's
-routing, and by Chromium itself for the redirect hops of subresources, which routing cannot see.
+follow the newest tab. Beside this module: opening the browser (browser_launch), the domain policy
+on the network (browser_policy), settling after actions (browser_settle), anchors of actions and
+finding them again (browser_anchors), and the page JavaScript (browser_scripts and the .js files).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
-import json
 import logging
-import os
 from pathlib import Path
-import shutil
 from contextlib import asynccontextmanager
-from html import escape as html_escape
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable
-from urllib.parse import urljoin, urlsplit
 
 from ..actions import ScreenTransform, Size
-from ..errors import ActionNotSupported, EnvironmentError_, ModelOutputError
+from ..errors import ActionNotSupported, EnvironmentError_, ModelOutputError, first_line
 from .base import DEFAULT_WAIT_MS, Environment, zoom_png
-from .domain_policy import WEB_SCHEMES, DomainPolicy, refused_scheme, with_scheme
+from .browser_anchors import element_at, locate
+from .browser_launch import ACTION_TIMEOUT_MS, open_browser
+from .browser_policy import PolicyEnforcer
+from .browser_settle import PageSettler
+from .browser_tabs import Tabs
+from .domain_policy import DomainPolicy, refused_scheme, with_scheme
 from .keys_browser import chord_keys, is_text_only
 
 if TYPE_CHECKING:
-    from playwright.async_api import (
-        Browser, BrowserContext, Frame, Page, Playwright, Request, Route, WebSocketRoute,
-    )
+    from playwright.async_api import Browser, BrowserContext, Page, Playwright, Request
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ARGS = (
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-)
-INSTALL_HINT = (
-    "install Chromium with `make setup` or `apt-get install chromium`, "
-    "or point CUA_CHROMIUM at a Chromium or Chrome executable"
-)
 _BUTTONS = {"left": "left", "right": "right", "wheel": "middle"}
 # CSS pixels one wheel notch scrolls. Playwright's wheel scrolls by exact pixels, so a notch is ours
 # to define: 100, what Chromium scrolls per notch on Windows (on X it is 120, see xvfb.py).
 WHEEL_NOTCH_CSS_PX = 100
 _DRAG_STEPS = 5  # intermediate mouse moves between two drag points, so pages see a real path
-_CONNECT_TIMEOUT_MS = 15_000
-_ACTION_TIMEOUT_MS = 15_000
-
-# settle(): caps, so a page that never goes quiet costs a bounded time per step.
-SETTLE_CAP_S = 5.0
-NETWORK_QUIET_S = 0.1  # the network must have been idle this long
-FRAME_CAP_S = 0.6  # give up waiting for two identical frames (animations) after this
-_TICK_TIMEOUT_S = 0.25  # a hidden tab does not render frames
-# Requests older than this are long-lived (polling, streaming) and no longer waited for.
-_LONG_REQUEST_S = SETTLE_CAP_S
-_UNWAITED_TYPES = frozenset({"websocket", "eventsource", "media"})
-
-
-def find_chromium(explicit: str | None = None) -> str | None:
-    """The Chromium to launch: argument, ``CUA_CHROMIUM``, the system's, or None for Playwright's."""
-    for source, path in (("chromium_path", explicit), ("CUA_CHROMIUM", os.environ.get("CUA_CHROMIUM"))):
-        if path:
-            found = path if os.path.isfile(path) else shutil.which(path)
-            if not found:
-                raise EnvironmentError_(f"{source} {path!r} does not exist; {INSTALL_HINT}")
-            return found
-    if os.path.isfile("/usr/bin/chromium"):
-        return "/usr/bin/chromium"
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-def _redirect_stub(target: str) -> str:
-    url = html_escape(target, quote=True)
-    return (
-        f'<!doctype html><meta http-equiv="refresh" content="0;url={url}">'
-        f"<script>location.replace({_js_string(target)})</script>"
-    )
-
-
-def _js_string(text: str) -> str:
-    return json.dumps(text).replace("<", "\\u003c")
-
-
-def _css_string(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\a ")
-    return f'"{escaped}"'
-
-
-def _page_script(name: str) -> str:
-    """A script that runs in the page, from the file beside this module (comment lines dropped)."""
-    text = (Path(__file__).parent / name).read_text(encoding="utf-8")
-    return "\n".join(line for line in text.splitlines() if not line.startswith("//")) + "\n"
-
-
-# What is under a point, and a description of an element, computed in the page. ``describe`` is
-# shared by anchor() and by locate(), which checks every element it finds against the recording.
-_DESCRIBE_JS = _page_script("describe.js")
-_ANCHOR_JS = (
-    "([x, y]) => {"
-    + _DESCRIBE_JS
-    + """
-  let el = document.elementFromPoint(x, y);
-  while (el && el.shadowRoot) {
-    const inner = el.shadowRoot.elementFromPoint(x, y);
-    if (!inner || inner === el) break;
-    el = inner;
-  }
-  if (!el) return null;
-  return describe(el.closest(INTERACTIVE) || el);
-}"""
-)
-_DESCRIBE_ELEMENT_JS = "(el) => {" + _DESCRIBE_JS + " return describe(el); }"
-# Waits one rendered frame and says whether the page changed during it. The DOM is watched by a
-# MutationObserver (installed on first use); running animations, canvases and videos change
-# pixels without mutations, so for those settle falls back to comparing captured frames.
-_PAGE_STATE_JS = _page_script("page_state.js").rstrip()
-_FRAME_PROBE_JS = (
-    "async () => { const state = " + _PAGE_STATE_JS + "; const before = state().mutations;"
-    " await new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)));"
-    " const after = state(); return {...after, changed: after.mutations !== before}; }"
-)
 
 
 class BrowserEnvironment(Environment):
@@ -175,22 +82,12 @@ class BrowserEnvironment(Environment):
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._context: BrowserContext | None = None
-        self._pages: list[Page] = []  # opening order; the last one is the one we drive
-        self._front: Page | None = None
-        self._inflight: dict[Request, float] = {}
-        self._last_network = 0.0
-        self._network_changed = asyncio.Event()
-        self._last_frame: bytes | None = None
-        # After a settle: (page, "document:mutation count", time of the last network event).
-        self._settled: tuple[Page, str, float] | None = None
+        self._enforcer = PolicyEnforcer(self.policy, self._emit, lambda page: self._tabs.session(page))
+        self._tabs = Tabs(self._enforcer, self._emit)
+        self._settler = PageSettler(self._tabs.pages)
         # --playwright-trace: where to save it (set before start), one group per model turn.
         self.trace_path: Path | None = None
         self._trace_group_open = False
-        self._cdp_sessions: dict[Page, Any] = {}  # per page: fast screenshots, the policy guard
-        self._guards: dict[Page, asyncio.Task[None]] = {}  # per page, under a domain policy
-        self._aborted: set[Request] = set()  # requests _block aborted, until they report failing
-        self._frame_sessions: dict[Frame, Any] = {}  # frames in processes of their own, guarded
-        self._frame_guards: set[asyncio.Task[None]] = set()
         # Where cua last moved the mouse (CSS pixels), and on which page: Playwright cannot tell,
         # and each page has a mouse of its own, which starts at (0, 0) like this one.
         self._pointer: tuple[float, float] = (0.0, 0.0)
@@ -204,26 +101,26 @@ class BrowserEnvironment(Environment):
 
         try:
             self._playwright = await async_playwright().start()
-            self._browser = await self._open_browser(self._playwright)
+            self._browser = await open_browser(
+                self._playwright, cdp_url=self.cdp_url, ws_endpoint=self.ws_endpoint,
+                chromium_path=self.chromium_path, headless=self.headless,
+                extra_args=self.launch_args, under_policy=bool(self.policy), env=self.child_env(),
+            )
             self._context = await self._browser.new_context(
                 viewport={"width": self.display.width, "height": self.display.height},
                 device_scale_factor=self.device_scale_factor,
                 # Service workers answer requests that context.route() would never see.
                 service_workers="block" if self.policy else "allow",
             )
-            self._context.set_default_timeout(_ACTION_TIMEOUT_MS)
-            self._context.on("page", self._on_page)
-            self._context.on("request", self._on_request)
+            self._context.set_default_timeout(ACTION_TIMEOUT_MS)
+            self._tabs.follow(self._context)
+            self._context.on("request", self._settler.on_request)
             self._context.on("requestfinished", self._on_request_finished)
             self._context.on("requestfailed", self._on_request_failed)
-            if self.policy:
-                await self._context.route("**/*", self._route)
-                # WebSockets bypass context.route(); they have a routing of their own.
-                await self._context.route_web_socket(lambda url: True, self._route_web_socket)
+            await self._enforcer.attach(self._context)
             if self.trace_path is not None:
                 await self._context.tracing.start(screenshots=True, snapshots=True, sources=False)
-            page = await self._context.new_page()
-            self._on_page(page)
+            self._tabs.add(await self._context.new_page())
             if self.start_url:  # the user's, not the model's: any scheme
                 await self._open(with_scheme(self.start_url))
         except BaseException as exc:
@@ -231,44 +128,8 @@ class BrowserEnvironment(Environment):
             if isinstance(exc, EnvironmentError_):
                 raise
             if isinstance(exc, PlaywrightError):
-                raise EnvironmentError_(f"the browser could not be started: {_first_line(exc)}") from None
+                raise EnvironmentError_(f"the browser could not be started: {first_line(exc)}") from None
             raise
-
-    async def _open_browser(self, pw: Playwright) -> Browser:
-        from playwright.async_api import Error as PlaywrightError
-
-        if self.cdp_url:
-            try:
-                return await pw.chromium.connect_over_cdp(self.cdp_url, timeout=_CONNECT_TIMEOUT_MS)
-            except PlaywrightError as exc:
-                raise EnvironmentError_(
-                    f"could not connect to the browser over CDP at {self.cdp_url}: {_first_line(exc)}"
-                ) from None
-        if self.ws_endpoint:
-            try:
-                return await pw.chromium.connect(self.ws_endpoint, timeout=_CONNECT_TIMEOUT_MS)
-            except PlaywrightError as exc:
-                raise EnvironmentError_(
-                    f"could not connect to the Playwright browser server at {self.ws_endpoint}: "
-                    f"{_first_line(exc)}"
-                ) from None
-        path = find_chromium(self.chromium_path)
-        args = [*DEFAULT_ARGS, *self.launch_args]
-        if self.policy:
-            # Pages fetched by _fetch_navigation look public to Chromium, whose local-network
-            # checks would then refuse a local app's requests to itself (its WebSocket, another
-            # port); under a domain policy, which hosts may be reached is the policy's to say.
-            args.append("--disable-features=LocalNetworkAccessChecks")
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            args.append("--no-sandbox")  # Chromium refuses to run its sandbox as root
-        try:
-            return await pw.chromium.launch(executable_path=path, headless=self.headless, args=args,
-                                            env=self.child_env())
-        except PlaywrightError as exc:
-            where = path or "Playwright's own Chromium"
-            raise EnvironmentError_(
-                f"could not launch Chromium ({where}): {_first_line(exc)}; {INSTALL_HINT}"
-            ) from None
 
     async def begin_step(self, step: int, title: str) -> None:
         if self.trace_path is None or self._context is None:
@@ -289,16 +150,9 @@ class BrowserEnvironment(Environment):
             self._trace_group_open = False
         context, browser, pw = self._context, self._browser, self._playwright
         self._context = self._browser = self._playwright = None
-        self._pages.clear()
-        self._cdp_sessions.clear()
-        for guard in [*self._guards.values(), *self._frame_guards]:
-            guard.cancel()
-        self._guards.clear()
-        self._frame_guards.clear()
-        self._frame_sessions.clear()
-        self._aborted.clear()
-        self._front = None
-        self._inflight.clear()
+        self._tabs.close()
+        self._enforcer.close()
+        self._settler.forget_requests()
         for closing in (context, browser):
             if closing is not None:
                 try:
@@ -311,54 +165,12 @@ class BrowserEnvironment(Environment):
             except Exception as exc:
                 log.debug("stopping Playwright failed: %s", exc)
 
-    # --- tabs -----------------------------------------------------------------------------------
+    # --- tabs and events ------------------------------------------------------------------------
 
     @property
     def page(self) -> Page:
         """The page actions and screenshots go to: the newest open tab."""
-        if self._context is None:
-            raise EnvironmentError_("the browser is not running (start() was not called or failed)")
-        if not self._pages:
-            raise EnvironmentError_("every tab of the browser has been closed")
-        return self._pages[-1]
-
-    def _on_page(self, page: Page) -> None:
-        if page in self._pages:
-            return
-        self._pages.append(page)
-        page.on("close", self._on_page_closed)
-        if self.policy:
-            self._guards[page] = asyncio.get_running_loop().create_task(self._guard(page))
-            page.on("framenavigated", self._on_frame_navigated)
-            page.on("framedetached", lambda frame: self._frame_sessions.pop(frame, None))
-        if len(self._pages) > 1:
-            self._emit("tab", {"event": "opened", "url": page.url, "tabs": len(self._pages)})
-
-    def _on_page_closed(self, page: Page) -> None:
-        self._cdp_sessions.pop(page, None)
-        guard = self._guards.pop(page, None)
-        if guard is not None:
-            guard.cancel()
-        if page not in self._pages:
-            return
-        self._pages.remove(page)
-        current = self._pages[-1].url if self._pages else None
-        self._emit("tab", {"event": "closed", "url": page.url, "current": current, "tabs": len(self._pages)})
-
-    async def _active_page(self) -> Page:
-        if self._context is not None and not self._pages:
-            self._on_page(await self._context.new_page())
-        page = self.page
-        guard = self._guards.get(page)
-        if guard is not None and not guard.done():
-            await asyncio.shield(guard)
-        if page is not self._front:
-            self._front = page
-            try:
-                await page.bring_to_front()  # matters in a headed browser
-            except Exception as exc:
-                log.debug("bring_to_front failed: %s", exc)
-        return page
+        return self._tabs.newest
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         if self.on_event is None:
@@ -368,159 +180,15 @@ class BrowserEnvironment(Environment):
         except Exception:  # a broken log callback must not break the browser
             log.exception("on_event callback failed for %s", kind)
 
-    # --- network: domain policy and in-flight tracking -------------------------------------------
-
-    def _on_request(self, request: Request) -> None:
-        loop = asyncio.get_running_loop()
-        self._last_network = loop.time()
-        if request.resource_type not in _UNWAITED_TYPES:
-            self._inflight[request] = self._last_network
-        self._network_changed.set()
-
-    def _on_request_done(self, request: Request) -> None:
-        self._last_network = asyncio.get_running_loop().time()
-        self._inflight.pop(request, None)
-        self._network_changed.set()
+    # --- network: what settle and the domain policy are told ------------------------------------
 
     def _on_request_finished(self, request: Request) -> None:
-        self._on_request_done(request)
-        if self.policy and (reason := self.policy.blocked_reason(request.url)):
-            # Only a redirect hop gets here: routing never saw it, and Chromium did not stop it
-            # (requests made before a page's or frame's guard landed).
-            self._emit("unblocked_redirect", self._request_event(request, reason))
+        self._settler.on_request_done(request)
+        self._enforcer.on_request_finished(request)
 
     def _on_request_failed(self, request: Request) -> None:
-        self._on_request_done(request)
-        if request in self._aborted:
-            self._aborted.discard(request)  # reported by _block already
-        elif self.policy and (reason := self.policy.blocked_reason(request.url)):
-            # A hop Chromium refused shows up as a request of its own (no redirected_from); one
-            # it followed was sent, even if it failed afterwards (an image that was no image).
-            sent = request.redirected_from is not None
-            self._emit("unblocked_redirect" if sent else "blocked", self._request_event(request, reason))
-
-    @staticmethod
-    def _request_event(request: Request, reason: str) -> dict[str, Any]:
-        event: dict[str, Any] = {"url": request.url, "reason": reason, "resource_type": request.resource_type}
-        if request.redirected_from is not None:
-            event["redirected_from"] = request.redirected_from.url
-        return event
-
-    async def _session(self, page: Page) -> Any:
-        """The page's own CDP session (one per page, made on first use)."""
-        session = self._cdp_sessions.get(page)
-        if session is None:
-            session = self._cdp_sessions[page] = await page.context.new_cdp_session(page)
-        return session
-
-    async def _guard(self, page: Page) -> None:
-        """Hand the policy to Chromium for this page too, so a subresource's redirect hop to a
-        blocked host is refused (routing cannot see those hops). The first requests of a popup
-        before this lands are left to the routing alone; frames in other processes get their
-        own guard (_guard_frame)."""
-        from playwright.async_api import Error as PlaywrightError
-
-        try:
-            await self._block_in_chromium(await self._session(page))
-        except PlaywrightError as exc:  # a closed page, or a browser without urlPatterns
-            if not page.is_closed():
-                log.warning("Chromium did not take the domain policy (%s); redirect hops of "
-                            "subresources are only reported, not stopped", _first_line(exc))
-
-    def _on_frame_navigated(self, frame: Frame) -> None:
-        if frame.parent_frame is not None:  # the page's own session covers its main frame
-            task = asyncio.get_running_loop().create_task(self._guard_frame(frame))
-            self._frame_guards.add(task)
-            task.add_done_callback(self._frame_guards.discard)
-
-    async def _guard_frame(self, frame: Frame) -> None:
-        """A frame of another site runs in a process of its own, out of reach of the page's
-        session: it gets a session, and the policy, of its own (again after each navigation,
-        which may move it to another process). An in-process frame has no session to get."""
-        from playwright.async_api import Error as PlaywrightError
-
-        if self._context is None:
-            return
-        try:
-            session = await self._context.new_cdp_session(frame)
-        except PlaywrightError:
-            return  # in the parent's process (covered by its guard), or detached meanwhile
-        old, self._frame_sessions[frame] = self._frame_sessions.get(frame), session
-        try:
-            await self._block_in_chromium(session)
-            if old is not None:
-                await old.detach()
-        except PlaywrightError as exc:
-            log.debug("could not guard the frame at %s: %s", frame.url, exc)
-
-    async def _block_in_chromium(self, session: Any) -> None:
-        await session.send("Network.enable")
-        await session.send("Network.setBlockedURLs", {"urlPatterns": self.policy.chromium_patterns()})
-
-    async def _route(self, route: Route) -> None:
-        from playwright.async_api import Error as PlaywrightError
-
-        request = route.request
-        try:
-            reason = self.policy.blocked_reason(request.url)
-            if reason:
-                await self._block(route, request.url, reason)
-            elif request.is_navigation_request():
-                await self._fetch_navigation(route)
-            else:
-                await route.continue_()
-        except PlaywrightError as exc:  # the page or request went away meanwhile
-            log.debug("routing %s failed: %s", request.url, exc)
-
-    async def _route_web_socket(self, ws: WebSocketRoute) -> None:
-        reason = self.policy.blocked_reason(ws.url)
-        if reason is None:
-            ws.connect_to_server()
-            return
-        self._emit("blocked", {"url": ws.url, "reason": reason, "resource_type": "websocket"})
-        await ws.close(code=1008, reason=f"blocked by the domain policy ({reason})")  # 1008: policy violation
-
-    async def _fetch_navigation(self, route: Route) -> None:
-        """Fetch a page or frame ourselves, one hop at a time, so a redirect can be refused.
-
-        Only navigations take this path: subresources keep the browser's own network stack (its
-        cache and cookie rules). Their redirect hops are continued by Playwright unrouted; _guard
-        has Chromium stop those, and a hop that still got through is reported
-        (``unblocked_redirect``). Chromium treats a document answered this way as public; a
-        browser cua launches has its local-network checks off under a policy so local apps keep
-        working, one it connects to (--cdp-url, --ws-endpoint) may refuse such a page's requests
-        into the local network.
-        """
-        from playwright.async_api import Error as PlaywrightError
-
-        request = route.request
-        try:
-            response = await route.fetch(max_redirects=0)
-        except PlaywrightError:
-            await route.continue_()  # let the browser meet (and show) the network error itself
-            return
-        location = response.headers.get("location")
-        target = urljoin(request.url, location or "")
-        if not (300 <= response.status < 400 and location) or urlsplit(target).scheme not in WEB_SCHEMES:
-            # Not a redirect, or one to file:, javascript: … which Chromium refuses itself
-            # (ERR_UNSAFE_REDIRECT) and the stub below would open.
-            await route.fulfill(response=response)
-            return
-        reason = self.policy.blocked_reason(target)
-        if reason:
-            await self._block(route, target, reason, redirected_from=request.url)
-        else:
-            # Handed back as a fresh navigation, not as a 3xx: Playwright continues redirect hops
-            # without routing them, so the next hop would escape the policy.
-            await route.fulfill(status=200, content_type="text/html", body=_redirect_stub(target))
-
-    async def _block(self, route: Route, url: str, reason: str, redirected_from: str | None = None) -> None:
-        event: dict[str, Any] = {"url": url, "reason": reason, "resource_type": route.request.resource_type}
-        if redirected_from:
-            event["redirected_from"] = redirected_from
-        self._emit("blocked", event)
-        self._aborted.add(route.request)
-        await route.abort("blockedbyclient")
+        self._settler.on_request_done(request)
+        self._enforcer.on_request_failed(request)
 
     # --- actions --------------------------------------------------------------------------------
 
@@ -546,13 +214,13 @@ class BrowserEnvironment(Environment):
         """The page to act on; browser failures become one readable error."""
         from playwright.async_api import Error as PlaywrightError
 
-        page = await self._active_page()
+        page = await self._tabs.active()
         try:
             yield page
         except PlaywrightError as exc:
             if page.is_closed():
                 return  # the action closed its own tab (a close button): that is its effect
-            raise EnvironmentError_(f"the browser failed to {what}: {_first_line(exc)}") from None
+            raise EnvironmentError_(f"the browser failed to {what}: {first_line(exc)}") from None
 
     def _point(self, x: float, y: float) -> tuple[float, float]:
         return self.transform.to_screen(x, y)
@@ -699,14 +367,10 @@ class BrowserEnvironment(Environment):
             png = await self._capture(page)
             # After a fast settle: if the DOM changed meanwhile, the page was still busy (a
             # timer, a late render); settle properly and capture again.
-            settled, self._settled = self._settled, None
-            if settled is not None and settled[0] is page:
-                state = await self._page_state(page)
-                busy = self._inflight or self._last_network > settled[2]
-                if busy or state is None or state["mutations"] != settled[1]:
-                    await self.settle()
-                    self._settled = None
-                    png = await self._capture(page)
+            if await self._settler.changed_since_settled(page):
+                await self.settle()
+                self._settler.drop_mark()
+                png = await self._capture(page)
             return self.transform.fit_screenshot(png)
         raise EnvironmentError_("the tab closed while taking a screenshot")
 
@@ -720,7 +384,7 @@ class BrowserEnvironment(Environment):
         from playwright.async_api import Error as PlaywrightError
 
         try:
-            session = await self._session(page)
+            session = await self._tabs.session(page)
             params: dict[str, Any] = {"format": "png", "optimizeForSpeed": True}
             if self.device_scale_factor != 1:
                 params["clip"] = {"x": 0, "y": 0, "width": self.display.width,
@@ -728,13 +392,13 @@ class BrowserEnvironment(Environment):
             shot = await session.send("Page.captureScreenshot", params)
             return base64.b64decode(shot["data"])
         except PlaywrightError:
-            self._cdp_sessions.pop(page, None)
+            self._tabs.drop_session(page)
             return await page.screenshot(type="png", scale="css")
 
     # --- navigation (used by function tools) -------------------------------------------------------
 
     async def current_url(self) -> str | None:
-        return self.page.url if self._pages else None
+        return self.page.url if self._tabs.pages else None
 
     async def goto(self, url: str, *, verb: str = "goto") -> None:
         """Open ``url`` in the current tab (``example.com`` means ``https://example.com``).
@@ -764,11 +428,11 @@ class BrowserEnvironment(Environment):
         if reason:
             self._emit("blocked", {"url": url, "reason": reason, "resource_type": "document"})
             raise EnvironmentError_(f"{url} is blocked by the domain policy ({reason})")
-        page = await self._active_page()
+        page = await self._tabs.active()
         try:
             await page.goto(url, wait_until="load")
         except PlaywrightError as exc:
-            raise EnvironmentError_(f"could not open {url}: {_first_line(exc)}") from None
+            raise EnvironmentError_(f"could not open {url}: {first_line(exc)}") from None
         await self.settle()  # an allowed redirect under a domain policy is one more navigation
 
     async def back(self) -> None:
@@ -782,9 +446,9 @@ class BrowserEnvironment(Environment):
         With nowhere to go it says so rather than doing nothing."""
         from playwright.async_api import Error as PlaywrightError
 
-        page = await self._active_page()
+        page = await self._tabs.active()
         try:
-            history = await (await self._session(page)).send("Page.getNavigationHistory")
+            history = await (await self._tabs.session(page)).send("Page.getNavigationHistory")
             index, last = history["currentIndex"], len(history["entries"]) - 1
         except (PlaywrightError, KeyError, TypeError):
             index = last = None  # no CDP (a Playwright server): go, and let Chromium decide
@@ -804,203 +468,23 @@ class BrowserEnvironment(Environment):
             else:
                 await page.go_forward(wait_until="commit")
         except PlaywrightError as exc:
-            raise EnvironmentError_(f"could not go {direction}: {_first_line(exc)}") from None
+            raise EnvironmentError_(f"could not go {direction}: {first_line(exc)}") from None
 
     # --- settle ---------------------------------------------------------------------------------
 
     async def settle(self) -> None:
         """Wait for what the last actions started: navigation, network, rendering. Each part is
         capped; when nothing changed this costs one frame and one capture (a few tens of ms)."""
-        from playwright.async_api import Error as PlaywrightError
+        await self._settler.settle()
 
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + SETTLE_CAP_S
-        self._settled = None
-        # The fast path: the page is loaded, nothing is on the network and nothing animates.
-        # Input events are acknowledged after the page's handlers ran, so what they changed
-        # synchronously is done; anything that changes later is caught by screenshot(), which
-        # checks that the DOM did not change while it was captured.
-        first = self._pages[-1] if self._pages else None
-        state = await self._page_state(first) if first is not None else None
-        if (state and state["ready"] and not state["pixels"] and not self._inflight
-                and loop.time() - self._last_network >= NETWORK_QUIET_S):
-            self._settled = (first, state["mutations"], self._last_network)
-            return
-        # One rendered frame: a navigation or request the input started has reached the
-        # network layer before we look at it.
-        if first is not None:
-            await self._frame_probe(first)
-        await self._network_quiet(deadline)
-        if not self._pages:  # the action closed the last tab
-            return
-        page = self._pages[-1]  # a popup may have opened meanwhile
-        remaining_ms = max(1.0, (deadline - loop.time()) * 1000)
-        try:
-            await page.wait_for_load_state("load", timeout=remaining_ms)
-        except PlaywrightError:
-            pass  # a slow subresource or a closed tab: the cap is the cap
-        await self._network_quiet(deadline)
-        if self._pages:
-            page = self._pages[-1]
-            await self._frame_stable(page, min(deadline, loop.time() + FRAME_CAP_S))
-            state = await self._page_state(page)
-            if state and not state["pixels"]:
-                self._settled = (page, state["mutations"], self._last_network)
-
-    async def _page_state(self, page: Page) -> dict[str, Any] | None:
-        try:
-            return await asyncio.wait_for(page.evaluate(_PAGE_STATE_JS), _TICK_TIMEOUT_S)
-        except Exception:  # navigating, hidden or closed: no fast path
-            return None
-
-    async def _frame_probe(self, page: Page) -> dict[str, bool] | None:
-        try:
-            return await asyncio.wait_for(page.evaluate(_FRAME_PROBE_JS), _TICK_TIMEOUT_S)
-        except Exception:  # navigated away mid-evaluate, hidden tab, closed tab: all fine here
-            return None
-
-    async def _network_quiet(self, deadline: float) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            now = loop.time()
-            busy = any(now - started < _LONG_REQUEST_S for started in self._inflight.values())
-            quiet_for = now - self._last_network
-            if (not busy and quiet_for >= NETWORK_QUIET_S) or now >= deadline:
-                return
-            wait = deadline - now if busy else NETWORK_QUIET_S - quiet_for
-            self._network_changed.clear()
-            try:
-                await asyncio.wait_for(self._network_changed.wait(), min(wait, deadline - now))
-            except asyncio.TimeoutError:
-                pass
-
-    async def _frame_stable(self, page: Page, deadline: float) -> None:
-        """Wait until a whole frame passes with no DOM change; where pixels change without DOM
-        changes (animations, canvas, video) capture until two consecutive frames are identical."""
-        from playwright.async_api import Error as PlaywrightError
-
-        loop = asyncio.get_running_loop()
-        while True:
-            probe = await self._frame_probe(page)
-            if probe is None or probe["pixels"]:
-                break
-            if not probe["changed"] or loop.time() >= deadline:
-                return
-        previous = self._last_frame
-        while True:
-            try:
-                frame = await page.screenshot(type="jpeg", scale="css", timeout=_ACTION_TIMEOUT_MS)
-            except PlaywrightError:
-                self._last_frame = None
-                return
-            if frame == previous or loop.time() >= deadline:
-                self._last_frame = frame
-                return
-            previous = frame
-
-    # --- anchors --------------------------------------------------------------------------------
+    # --- anchors ---------------------------------------------------------------------------------
 
     async def anchor(self, x: int, y: int) -> dict[str, Any] | None:
         """The element under (x, y): tag, role, name, text, id, test id, selector, model-space box."""
-        from playwright.async_api import Error as PlaywrightError
-
-        if not self._pages:
+        if not self._tabs.pages:
             return None
-        try:
-            found = await self.page.evaluate(_ANCHOR_JS, list(self._point(x, y)))
-        except PlaywrightError:
-            return None  # the page is navigating: there is nothing stable to describe
-        if found:
-            found["box"] = self._model_box(found["box"])
-        return found
-
-    def _model_box(self, box: dict[str, float]) -> dict[str, int]:
-        left, top = self.transform.to_model(box["x"], box["y"])
-        width, height = self.transform.to_model(box["width"], box["height"])
-        return {"x": left, "y": top, "width": width, "height": height}
+        return await element_at(self.page, self._point(x, y), self.transform)
 
     async def locate(self, anchor: dict[str, Any]) -> tuple[int, int] | None:
-        """Find a recorded element again and return the model-space centre of it, or None.
-
-        Tried in order: the selector (only if it still finds the recorded element: tag, test id
-        and name agree), the test id, the id, role and name, the text. Only visible elements of
-        the recorded kind count (a heading that shares a button's text is not that button); among
-        several the one nearest the recorded box wins. One scrolled out of view is scrolled into it.
-        """
-        from playwright.async_api import Error as PlaywrightError
-
-        element = anchor.get("element", anchor)
-        page = await self._active_page()
-        name, text, role = element.get("name"), element.get("text"), element.get("role")
-        strategies = []
-        if element.get("selector"):
-            strategies.append(("selector", page.locator(element["selector"])))
-        if element.get("testid"):
-            strategies.append(("testid", page.get_by_test_id(element["testid"])))
-        if element.get("id"):
-            strategies.append(("id", page.locator(f"[id={_css_string(element['id'])}]")))
-        if role and name:
-            strategies.append(("role", page.get_by_role(role, name=name, exact=len(name) < 80)))
-        if text:
-            strategies.append(("text", page.get_by_text(text, exact=len(text) < 80)))
-        for kind, locator in strategies:
-            try:
-                point = await self._best_match(locator, element, check_same=kind == "selector")
-            except PlaywrightError as exc:
-                log.debug("locate by %s failed: %s", kind, exc)
-                continue
-            if point is not None:
-                return point
-        return None
-
-    async def _best_match(self, locator: Any, element: dict[str, Any], *, check_same: bool) -> tuple[int, int] | None:
-        recorded = element.get("box") or {}
-        rx = recorded.get("x", 0) + recorded.get("width", 0) / 2
-        ry = recorded.get("y", 0) + recorded.get("height", 0) / 2
-        best: tuple[float, Any] | None = None
-        for i in range(min(await locator.count(), 10)):
-            candidate = locator.nth(i)
-            if not await candidate.is_visible():
-                continue
-            now = await candidate.evaluate(_DESCRIBE_ELEMENT_JS)
-            if not _same_kind(element, now) or (check_same and not _agrees(element, now)):
-                continue
-            box = await candidate.bounding_box()
-            if not box:
-                continue
-            cx, cy = self.transform.to_model(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-            distance = (cx - rx) ** 2 + (cy - ry) ** 2
-            if best is None or distance < best[0]:
-                best = (distance, candidate)
-        if best is None:
-            return None
-        target = best[1]
-        await target.scroll_into_view_if_needed(timeout=2_000)
-        box = await target.bounding_box()
-        if not box:
-            return None
-        x, y = self.transform.to_model(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        return (x, y) if self.transform.contains(x, y) else None
-
-
-def _same_kind(recorded: dict[str, Any], now: dict[str, Any]) -> bool:
-    """Whether ``now`` is the same kind of control as the recorded element (role when both have
-    one, else tag): a heading that shares a button's text is not that button."""
-    key = "role" if recorded.get("role") and now.get("role") else "tag"
-    return not recorded.get(key) or now.get(key) == recorded[key]
-
-
-def _agrees(recorded: dict[str, Any], now: dict[str, Any]) -> bool:
-    """Whether ``now`` can be the recorded element: a structural selector may point at another one
-    after the page changed, so its tag, test id and name must agree with what was recorded."""
-    if recorded.get("tag") and recorded["tag"] != now.get("tag"):
-        return False
-    for key in ("testid", "name"):
-        if recorded.get(key) and recorded[key] != now.get(key):
-            return False
-    return True
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "message", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        """Find a recorded element again (see browser_anchors.locate): its model-space centre, or None."""
+        return await locate(await self._tabs.active(), anchor, self.transform)

@@ -1,7 +1,7 @@
 """Allow and block lists of domains for the browser, as rules and as Chromium's own patterns; and
 the schemes a model's ``goto`` may open.
 
-Pure rules, no Playwright: ``BrowserEnvironment`` enforces them through Playwright's routing and
+Pure rules, no Playwright: browser_policy.py enforces them through Playwright's routing and
 hands ``chromium_patterns()`` to Chromium for what routing cannot see. Hosts are compared the way
 Chromium's URL parser writes them (lower case, punycode, IPv4 and IPv6 in their one canonical
 form), so a rule holds for every spelling of its host a page or a model can use.
