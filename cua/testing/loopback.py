@@ -124,6 +124,11 @@ class Fault:
     remaining: int
     opts: dict[str, Any]
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The extra answer headers the test asked for (the ``headers`` option)."""
+        return {str(k): str(v) for k, v in (self.opts.get("headers") or {}).items()}
+
 
 class RejectedRequest(Protocol):
     """A vendor's ``Rejected``: a rule of its reasons table, with the status to answer."""
@@ -146,6 +151,7 @@ class VendorStandIn:
     fault_kinds: ClassVar[tuple[str, ...]] = ()
     fault_options: ClassVar[Mapping[str, frozenset[str]]] = {}  # options a fault kind takes
     any_fault_options: ClassVar[frozenset[str]] = frozenset({"headers"})  # options every kind takes
+    status_faults: ClassVar[Mapping[str, str]] = {}  # fault kind → the rule whose error it answers
     secret_headers: ClassVar[frozenset[str]] = frozenset()
     request_id_bytes: ClassVar[int | None] = 16  # None: the vendor sends no request id
     internal_error_rule: ClassVar[str] = "script_error"
@@ -244,6 +250,17 @@ class VendorStandIn:
                 self._faults.pop(0)
         record.fault = fault.kind
         return fault
+
+    def play_error_or_reset(self, handler: LoopbackHandler, record: RequestRecord, fault: Fault) -> bool:
+        """Answer ``fault`` with its error (``status_faults``) or a connection reset; false when
+        it is a kind the vendor's stand-in plays itself."""
+        if fault.kind in self.status_faults:
+            self.send_error(handler, record, self.rejected_type(self.status_faults[fault.kind]), fault.headers)
+        elif fault.kind == "reset":
+            reset_connection(handler)
+        else:
+            return False
+        return True
 
     # -- one request ------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from ..loopback import Fault, LoopbackHandler, RequestRecord, VendorStandIn, reset_connection
+from ..loopback import Fault, LoopbackHandler, RequestRecord, VendorStandIn
 from .contract import Request, check_headers, check_request
 from .reasons import REASONS, Rejected
 from .script import PromptCache, ScriptedTurn, ScriptError, Turn, TurnState, build_message, sse_events
@@ -33,6 +33,7 @@ class StandIn(VendorStandIn):
     fault_kinds = FAULT_KINDS
     fault_options = {"429": frozenset({"retry_after", "retry_after_ms"})}
     secret_headers = frozenset({"x-api-key", "authorization", "cookie", "proxy-authorization"})
+    status_faults = {"529": "overloaded", "500": "api_error"}
     request_id_bytes = 12
     rejected_type = Rejected
     script_error_type = ScriptError
@@ -109,18 +110,14 @@ class StandIn(VendorStandIn):
         return message
 
     def _play_fault(self, handler: LoopbackHandler, record: RequestRecord, fault: Fault, body: Any) -> None:
-        extra = {str(k): str(v) for k, v in (fault.opts.get("headers") or {}).items()}
+        if self.play_error_or_reset(handler, record, fault):
+            return
+        extra = fault.headers
         if fault.kind == "429":
             if "retry_after_ms" in fault.opts:
                 extra.setdefault("retry-after-ms", str(fault.opts["retry_after_ms"]))
             extra.setdefault("retry-after", str(fault.opts.get("retry_after", 1)))
             self.send_error(handler, record, Rejected("rate_limit"), extra)
-        elif fault.kind == "529":
-            self.send_error(handler, record, Rejected("overloaded"), extra)
-        elif fault.kind == "500":
-            self.send_error(handler, record, Rejected("api_error"), extra)
-        elif fault.kind == "reset":
-            reset_connection(handler)
         elif not (isinstance(body, dict) and body.get("stream")):  # not streamed: half a body, then a reset
             if fault.kind == "error_event":
                 self.send_error(handler, record, Rejected("overloaded"), extra)

@@ -17,7 +17,7 @@ from ...providers.google.models import (
     action_set_for,
     signs_thoughts,
 )
-from ..loopback import Fault, LoopbackHandler, RequestRecord, VendorStandIn, reset_connection
+from ..loopback import Fault, LoopbackHandler, RequestRecord, VendorStandIn
 from .rules import REASONS, Rejected, camelized, check_schema, png_size
 from .script import ScriptedTurn, ScriptError, Turn, TurnState
 
@@ -40,6 +40,7 @@ class StandIn(VendorStandIn):
     fault_kinds = FAULT_KINDS
     fault_options = {"429": frozenset({"retry_delay"})}
     any_fault_options = frozenset()
+    status_faults = {"500": "internal", "503": "unavailable"}
     secret_headers = frozenset({"x-goog-api-key"})
     request_id_bytes = None
     no_retry_headers: dict[str, str] = {}  # Google sends no x-should-retry
@@ -103,6 +104,8 @@ class StandIn(VendorStandIn):
                 "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}}])
 
     def _play_fault(self, handler: LoopbackHandler, record: RequestRecord, fault: Fault, stream: bool) -> None:
+        if self.play_error_or_reset(handler, record, fault):
+            return
         kind, opts = fault.kind, fault.opts
         if kind == "429":
             delay = opts.get("retry_delay", 1)
@@ -110,12 +113,6 @@ class StandIn(VendorStandIn):
                 {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
                  "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_requests"}]},
                 {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{delay}s"}]))
-        elif kind == "500":
-            self.send_error(handler, record, Rejected("internal"))
-        elif kind == "503":
-            self.send_error(handler, record, Rejected("unavailable"))
-        elif kind == "reset":
-            reset_connection(handler)
         elif stream:  # cut_stream: a first chunk, then the connection drops
             thought = {"text": "Looking at the", "thought": True}
             chunk = {"candidates": [{"content": {"role": "model", "parts": [thought]}}]}

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 from urllib.parse import unquote
 
-from ..loopback import Fault, LoopbackHandler, Rejection, RequestRecord, VendorStandIn, reset_connection
+from ..loopback import Fault, LoopbackHandler, Rejection, RequestRecord, VendorStandIn
 from .contract import Request, check_request
 from .conversation import Continuation, Ledger
 from .events import sse_events
@@ -47,6 +47,7 @@ class StandIn(VendorStandIn):
     fault_kinds = FAULT_KINDS
     fault_options = {"429": frozenset({"retry_after", "retry_after_ms"}), "slow": frozenset({"delay"})}
     secret_headers = frozenset({"authorization", "api-key", "x-api-key", "cookie", "proxy-authorization"})
+    status_faults = {"insufficient_quota": "insufficient_quota", "500": "server_error", "503": "overloaded"}
     internal_error_rule = "internal_error"
     rejected_type = Rejected
     script_error_type = ScriptError
@@ -189,7 +190,9 @@ class StandIn(VendorStandIn):
             self.send_json(handler, record, 200, response)
 
     def _play_fault(self, handler: LoopbackHandler, record: RequestRecord, fault: Fault, body: Any) -> None:
-        extra = {str(k): str(v) for k, v in (fault.opts.get("headers") or {}).items()}
+        if self.play_error_or_reset(handler, record, fault):
+            return
+        extra = fault.headers
         model = body.get("model") if isinstance(body, dict) else None
         if fault.kind == "429":
             wait = "1s"
@@ -201,14 +204,6 @@ class StandIn(VendorStandIn):
                 wait = f"{fault.opts['retry_after']}s"
             extra.setdefault("x-ratelimit-remaining-tokens", "0")
             self.send_error(handler, record, Rejected("rate_limit_exceeded", model=model or "gpt", wait=wait), extra)
-        elif fault.kind == "insufficient_quota":
-            self.send_error(handler, record, Rejected("insufficient_quota"), extra)
-        elif fault.kind == "500":
-            self.send_error(handler, record, Rejected("server_error"), extra)
-        elif fault.kind == "503":
-            self.send_error(handler, record, Rejected("overloaded"), extra)
-        elif fault.kind == "reset":
-            reset_connection(handler)
         elif fault.kind == "cut_stream":
             partial = {"id": new_id("resp"), "object": "response", "status": "in_progress",
                        "model": model, "output": []}
