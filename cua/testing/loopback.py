@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 
@@ -130,16 +130,6 @@ class Fault:
         return {str(k): str(v) for k, v in (self.opts.get("headers") or {}).items()}
 
 
-class RejectedRequest(Protocol):
-    """A vendor's ``Rejected``: a rule of its reasons table, with the status to answer."""
-
-    rule: str
-    message: str
-
-    @property
-    def reason(self) -> Any: ...
-
-
 class VendorStandIn:
     """The lifecycle, records and faults every stand-in shares; a (sync or async) context manager.
 
@@ -177,7 +167,7 @@ class VendorStandIn:
 
     # -- lifecycle --------------------------------------------------------------------------------
 
-    def start(self) -> Any:
+    def start(self) -> Self:
         if self._httpd is not None:
             return self
         self._stopping.clear()
@@ -204,7 +194,7 @@ class VendorStandIn:
         if self.script_errors:
             raise self.script_errors[0]
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: Any, *rest: Any) -> None:
@@ -212,7 +202,7 @@ class VendorStandIn:
         if exc_type is None:
             self.check()
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> Self:
         return self.start()
 
     async def __aexit__(self, exc_type: Any, *rest: Any) -> None:
