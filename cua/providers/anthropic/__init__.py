@@ -26,6 +26,7 @@ def from_settings(settings: "RunSettings", *, api_key: str | None = None, base_u
     """Key and endpoint as the anthropic SDK reads them (``ANTHROPIC_API_KEY``,
     ``ANTHROPIC_BASE_URL``); the key and any URL credential go to ``redactor``."""
     from ...errors import ConfigError
+    from ..http import add_secrets
 
     tool = TOOLSET if settings.tool == "auto" else settings.tool
     if tool in ("preview", "computer"):
@@ -41,7 +42,5 @@ def from_settings(settings: "RunSettings", *, api_key: str | None = None, base_u
         raise ConfigError(f"the thinking budget ({settings.thinking_budget}) must be below max_tokens "
                           f"({settings.max_tokens}): Claude's thinking counts against max_tokens")
     config = ClientConfig.from_env(api_key=api_key, base_url=base_url)
-    if redactor is not None:
-        redactor.add("ANTHROPIC_API_KEY", config.api_key)
-        redactor.add_url("BASE_URL_CREDENTIAL", config.base_url)
+    add_secrets(redactor, "ANTHROPIC_API_KEY", config.api_key, config.base_url)
     return AnthropicProvider(settings, MessagesClient(config), tool)

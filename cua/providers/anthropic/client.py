@@ -9,27 +9,22 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from pydantic import ValidationError
 
-from ... import __version__
 from ...errors import ConfigError
-from ..errors import APIConnectionError, APIError, APIStatusError, APITimeoutError, AuthenticationError, StreamError
-from ..errors import RateLimitError
+from ..errors import APIError, APIStatusError, AuthenticationError, RateLimitError, StreamError
+from ..http import APIClient, EventHandler, checked_base_url, transport_reason
 from ..retry import RetryPolicy
-from ..sse import SSEParser
+from ..sse import ServerSentEvent
 from .models import API_VERSION, Message
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
-USER_AGENT = f"cua/{__version__} (python {platform.python_version()}; httpx {httpx.__version__})"
 MISSING_KEY = "No API key for Claude: set ANTHROPIC_API_KEY (or pass api_key)."
-EventHandler = Callable[[dict[str, Any]], None]
 # A stream's error event of these types is the service being busy, not an answer: sent again.
 _TRANSIENT_STREAM_ERRORS = frozenset({"overloaded_error", "api_error"})
 
@@ -52,10 +47,7 @@ class ClientConfig:
     def __post_init__(self) -> None:
         if not self.api_key:
             raise ConfigError(MISSING_KEY)
-        base = self.base_url.strip().rstrip("/")
-        object.__setattr__(self, "base_url", base)
-        if urlsplit(base).scheme not in ("http", "https"):
-            raise ConfigError(f"The Claude API base URL must start with http:// or https://, got {display_url(base)!r}.")
+        object.__setattr__(self, "base_url", checked_base_url(self.base_url, MessagesClient.api_name))
 
     @classmethod
     def from_env(cls, api_key: str | None = None, base_url: str | None = None,
@@ -67,23 +59,17 @@ class ClientConfig:
         return cls(api_key=key, base_url=base_url or env.get("ANTHROPIC_BASE_URL", "").strip() or DEFAULT_BASE_URL)
 
 
-class MessagesClient:
+class MessagesClient(APIClient):
     """An async client of ``/v1/messages``; ``retry`` and ``transport`` are for tests."""
+
+    api_name = "Claude API"
+    base_url_settings = "ANTHROPIC_BASE_URL or --base-url"
 
     def __init__(self, config: ClientConfig, *, retry: RetryPolicy | None = None,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
-        self.retry = retry if retry is not None else RetryPolicy(max_retries=config.max_retries)
-        self._http = httpx.AsyncClient(
-            base_url=config.base_url + "/",
-            headers={"User-Agent": USER_AGENT, "x-api-key": config.api_key, "anthropic-version": config.version,
-                     "Accept": "application/json"},
-            timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
-            transport=transport,
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        headers = {"x-api-key": config.api_key, "anthropic-version": config.version, "Accept": "application/json"}
+        super().__init__(config, headers, retry=retry, transport=transport)
 
     async def create(self, body: dict[str, Any], *, betas: tuple[str, ...] = (),
                      on_event: EventHandler | None = None) -> Message:
@@ -94,12 +80,7 @@ class MessagesClient:
         return await self.retry.run(lambda: self._json(body, headers))
 
     async def _json(self, body: dict[str, Any], headers: dict[str, str]) -> Message:
-        try:
-            answer = await self._http.post("v1/messages", json=body, headers=headers)
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc) from None
-        if answer.status_code >= 400:
-            raise self._status_error(answer)
+        answer = await self.send("POST", "v1/messages", body, headers)
         try:
             data = answer.json()
         except ValueError:
@@ -109,39 +90,21 @@ class MessagesClient:
 
     async def _stream(self, body: dict[str, Any], headers: dict[str, str],
                       on_event: EventHandler | None) -> Message:
-        request = self._http.build_request("POST", "v1/messages", json=body,
-                                           headers={**headers, "Accept": "text/event-stream"})
-        try:
-            answer = await self._http.send(request, stream=True)
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc) from None
-        try:
-            if answer.status_code >= 400:
-                try:
-                    await answer.aread()
-                except httpx.TransportError:
-                    pass
-                raise self._status_error(answer)
+        async with self.open_stream("v1/messages", body, headers) as answer:
             if answer.headers.get("content-type", "").startswith("application/json"):
                 await answer.aread()  # a proxy that ignores "stream"
                 return self._message(answer.json(), answer)
             assembly = StreamAssembly(answer.headers.get("request-id"), on_event)
-            parser = SSEParser()
+
+            def take(sse: ServerSentEvent) -> None:
+                assembly.take(sse.json() if not sse.is_done else {"type": "[DONE]"})
+
             try:
-                async for chunk in answer.aiter_bytes():
-                    for sse in parser.feed(chunk):
-                        assembly.take(sse.json() if not sse.is_done else {"type": "[DONE]"})
-                for sse in parser.close():
-                    assembly.take(sse.json())
-            except httpx.TimeoutException as exc:
-                raise self._transport_error(exc) from None
-            except httpx.TransportError as exc:
-                raise assembly.broken(f"the connection failed ({_reason(exc)})") from None
+                await self.read_events(answer, take, lambda exc: assembly.broken(
+                    f"the connection failed ({transport_reason(exc)})"))
             except ValueError:
                 raise assembly.broken("an event's data is not JSON") from None
             return self._message(assembly.message(), answer)
-        finally:
-            await answer.aclose()
 
     def _message(self, data: Any, answer: httpx.Response) -> Message:
         try:
@@ -151,8 +114,8 @@ class MessagesClient:
             raise APIError(f"The Claude API answered with something that is not a message ({where})",
                            status=answer.status_code, request_id=answer.headers.get("request-id")) from None
 
-    def _status_error(self, answer: httpx.Response) -> APIError:
-        text = self._redact(answer.text)
+    def status_error(self, answer: httpx.Response) -> APIError:
+        text = self.redact(answer.text)
         kind, message = None, f"The Claude API answered with an error: {answer.reason_phrase or 'no reason'}"
         try:
             body = json.loads(text)
@@ -173,16 +136,6 @@ class MessagesClient:
         request_id = answer.headers.get("request-id") or (body.get("request_id") if isinstance(body, dict) else None)
         return cls(message, status=status, type=kind, code=kind, request_id=request_id,
                    headers=answer.headers, body=body)
-
-    def _transport_error(self, exc: httpx.TransportError) -> APIConnectionError:
-        where = display_url(self.config.base_url)
-        if isinstance(exc, httpx.TimeoutException):
-            return APITimeoutError(f"Timed out waiting for the Claude API at {where}")
-        return APIConnectionError(f"The Claude API at {where} is unreachable ({_reason(exc)}); check the base URL "
-                                  "(ANTHROPIC_BASE_URL or --base-url) and the network")
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self.config.api_key, "***") if self.config.api_key else text
 
 
 class StreamAssembly:
@@ -247,14 +200,3 @@ class StreamAssembly:
         """The stream broke off before its end: nothing was executed, so it is sent again."""
         return StreamError(f"The Claude API stream broke off: {what}", interrupted=True, request_id=self.request_id)
 
-
-def _reason(exc: Exception) -> str:
-    return str(exc).strip() or type(exc).__name__
-
-
-def display_url(url: str) -> str:
-    """The URL without any user:password part, for messages."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

@@ -20,12 +20,11 @@ def from_settings(settings: "RunSettings", *, api_key: str | None = None, base_u
     """Key and endpoint as google-genai reads them (``GOOGLE_API_KEY`` over ``GEMINI_API_KEY``,
     ``GOOGLE_GEMINI_BASE_URL``); the key and any URL credential go to ``redactor``."""
     from ...errors import ConfigError
+    from ..http import add_secrets
 
     if settings.tool != "auto":
         raise ConfigError(f"--tool {settings.tool} is not a Gemini tool; the google provider has one "
                           "computer tool (computerUse) and takes no --tool")
     config = GeminiConfig.from_env(api_key=api_key, base_url=base_url)
-    if redactor is not None:
-        redactor.add("GEMINI_API_KEY", config.api_key)
-        redactor.add_url("BASE_URL_CREDENTIAL", config.base_url)
+    add_secrets(redactor, "GEMINI_API_KEY", config.api_key, config.base_url)
     return GoogleProvider(settings, GeminiClient(config))

@@ -10,26 +10,22 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import httpx
 
-from ... import __version__
 from ...errors import ConfigError
-from ..errors import APIConnectionError, APIError, APITimeoutError, AuthenticationError, StreamError, status_error_class
+from ..errors import APIError, AuthenticationError, StreamError, status_error_class
+from ..http import APIClient, EventHandler, checked_base_url, transport_reason
 from ..retry import RetryPolicy
-from ..sse import SSEParser
+from ..sse import ServerSentEvent
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_VERSION = "v1beta"
-USER_AGENT = f"cua/{__version__} (python {platform.python_version()}; httpx {httpx.__version__})"
 MISSING_KEY = "No Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY), or pass api_key."
-
-EventHandler = Callable[[dict[str, Any]], None]
 
 
 class GeminiAuthenticationError(AuthenticationError):
@@ -52,10 +48,7 @@ class GeminiConfig:
     def __post_init__(self) -> None:
         if not self.api_key:
             raise ConfigError(MISSING_KEY)
-        object.__setattr__(self, "base_url", self.base_url.strip().rstrip("/"))
-        if urlsplit(self.base_url).scheme not in ("http", "https"):
-            raise ConfigError(f"The Gemini API base URL must start with http:// or https://, "
-                              f"got {display_url(self.base_url)!r}.")
+        object.__setattr__(self, "base_url", checked_base_url(self.base_url, GeminiClient.api_name))
 
     @classmethod
     def from_env(cls, api_key: str | None = None, base_url: str | None = None,
@@ -67,23 +60,17 @@ class GeminiConfig:
         return cls(api_key=key, base_url=base_url or env.get("GOOGLE_GEMINI_BASE_URL", "").strip() or DEFAULT_BASE_URL)
 
 
-class GeminiClient:
+class GeminiClient(APIClient):
     """An async client of ``models/{model}:generateContent``; ``aclose()`` when done."""
+
+    api_name = "Gemini API"
+    base_url_settings = "GOOGLE_GEMINI_BASE_URL or --base-url"
 
     def __init__(self, config: GeminiConfig, *, retry: RetryPolicy | None = None,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
-        self.retry = retry if retry is not None else RetryPolicy(max_retries=config.max_retries)
-        self._http = httpx.AsyncClient(
-            base_url=config.base_url + "/",
-            headers={"User-Agent": USER_AGENT, "x-goog-api-key": config.api_key,
-                     "Content-Type": "application/json"},
-            timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
-            transport=transport,
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        headers = {"x-goog-api-key": config.api_key, "Content-Type": "application/json"}
+        super().__init__(config, headers, retry=retry, transport=transport)
 
     async def generate(self, model: str, body: dict[str, Any], *, stream: bool,
                        on_event: EventHandler | None = None) -> dict[str, Any]:
@@ -97,12 +84,7 @@ class GeminiClient:
         return await self.retry.run(lambda: self._json(path, body))
 
     async def _json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            answer = await self._http.post(path, json=body)
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc) from None
-        if answer.status_code >= 400:
-            raise self._status_error(answer)
+        answer = await self.send("POST", path, body)
         try:
             data = answer.json()
         except ValueError:
@@ -111,49 +93,26 @@ class GeminiClient:
         return _checked(data, answer)
 
     async def _stream(self, path: str, body: dict[str, Any], on_event: EventHandler | None) -> dict[str, Any]:
-        request = self._http.build_request("POST", path, json=body, headers={"Accept": "text/event-stream"})
-        try:
-            answer = await self._http.send(request, stream=True)
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc) from None
-        try:
-            if answer.status_code >= 400:
-                try:
-                    await answer.aread()
-                except httpx.TransportError:
-                    pass
-                raise self._status_error(answer)
+        async with self.open_stream(path, body) as answer:
             merged = StreamMerge()
-            parser = SSEParser()
-            try:
-                async for chunk in answer.aiter_bytes():
-                    for sse in parser.feed(chunk):
-                        merged.add(_event_json(sse.data, answer), on_event)
-                for sse in parser.close():
-                    merged.add(_event_json(sse.data, answer), on_event)
-            except httpx.TimeoutException as exc:
-                raise self._transport_error(exc) from None
-            except httpx.TransportError as exc:
-                raise StreamError(f"The Gemini response stream broke off ({_reason(exc)})", interrupted=True,
-                                  status=answer.status_code) from None
-            return merged.result(answer)
-        finally:
-            await answer.aclose()
 
-    def _status_error(self, answer: httpx.Response) -> APIError:
-        text = answer.text.replace(self.config.api_key, "***")
+            def take(sse: ServerSentEvent) -> None:
+                merged.add(_event_json(sse.data, answer), on_event)
+
+            def cut(exc: httpx.TransportError) -> StreamError:
+                return StreamError(f"The Gemini response stream broke off ({transport_reason(exc)})",
+                                   interrupted=True, status=answer.status_code)
+
+            await self.read_events(answer, take, cut)
+            return merged.result(answer)
+
+    def status_error(self, answer: httpx.Response) -> APIError:
+        text = self.redact(answer.text)
         message, status_name, headers, details = _parse_error(text, answer)
         cls: type[APIError] = status_error_class(answer.status_code)
         if answer.status_code in (401, 403) or "API_KEY_INVALID" in details:
             cls = GeminiAuthenticationError
         return cls(message, status=answer.status_code, code=status_name, headers=headers, body=text)
-
-    def _transport_error(self, exc: httpx.TransportError) -> APIConnectionError:
-        where = display_url(self.config.base_url)
-        if isinstance(exc, httpx.TimeoutException):
-            return APITimeoutError(f"Timed out waiting for the Gemini API at {where}")
-        return APIConnectionError(f"The Gemini API at {where} is unreachable ({_reason(exc)}); check the base "
-                                  "URL (GOOGLE_GEMINI_BASE_URL or --base-url) and the network")
 
 
 class StreamMerge:
@@ -251,17 +210,6 @@ def _parse_error(text: str, answer: httpx.Response) -> tuple[str, str | None, di
     status = error.get("status")
     return (str(error.get("message") or "The Gemini API request failed"),
             str(status) if status else None, headers, json.dumps(details))
-
-
-def _reason(exc: Exception) -> str:
-    return str(exc).strip() or type(exc).__name__
-
-
-def display_url(url: str) -> str:
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 __all__ = ["API_VERSION", "DEFAULT_BASE_URL", "GeminiAuthenticationError", "GeminiClient", "GeminiConfig",

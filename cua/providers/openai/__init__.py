@@ -20,12 +20,11 @@ def from_settings(settings: "RunSettings", *, api_key: str | None = None, base_u
     """Keys and endpoint as the openai SDK reads them (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``,
     Azure's pair); the key and any URL credential go to ``redactor``."""
     from ...errors import ConfigError
+    from ..http import add_secrets
 
     if settings.tool not in ("auto", "preview", "computer"):
         raise ConfigError(f"--tool {settings.tool} is an Anthropic tool; the openai provider takes "
                           "auto, preview or computer")
     config = ClientConfig.from_env(api_key=api_key, base_url=base_url)
-    if redactor is not None:
-        redactor.add("OPENAI_API_KEY", config.api_key)
-        redactor.add_url("BASE_URL_CREDENTIAL", config.base_url)
+    add_secrets(redactor, "OPENAI_API_KEY", config.api_key, config.base_url)
     return OpenAIProvider(settings, ResponsesClient(config))

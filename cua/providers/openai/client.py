@@ -9,35 +9,25 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import httpx
 from pydantic import ValidationError
 
-from ... import __version__
 from ...errors import ConfigError
-from ..errors import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    ResponseFailedError,
-    StreamError,
-    status_error_class,
-)
-from .models import CreateRequest, Response
+from ..errors import APIError, APITimeoutError, ResponseFailedError, StreamError, status_error_class
+from ..http import APIClient, EventHandler, checked_base_url, display_url, read_quietly, transport_reason
 from ..retry import RetryPolicy
-from ..sse import ServerSentEvent, SSEParser
+from ..sse import ServerSentEvent
+from .models import CreateRequest, Response
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-USER_AGENT = f"cua/{__version__} (python {platform.python_version()}; httpx {httpx.__version__})"
 TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 AuthHeader = Literal["authorization", "api-key"]
-EventHandler = Callable[[dict[str, Any]], None]
 
 _MISSING_KEY = (
     "No API key for the Responses API: set OPENAI_API_KEY (or, for Azure OpenAI, both "
@@ -67,12 +57,7 @@ class ClientConfig:
             )
         if self.max_retries < 0:
             raise ConfigError(f"max_retries must be 0 or more, got {self.max_retries}.")
-        object.__setattr__(self, "base_url", self.base_url.strip().rstrip("/"))
-        if urlsplit(self.base_url).scheme not in ("http", "https"):
-            raise ConfigError(
-                f"The Responses API base URL must start with http:// or https://, "
-                f"got {_display_url(self.base_url)!r}."
-            )
+        object.__setattr__(self, "base_url", checked_base_url(self.base_url, ResponsesClient.api_name))
 
     @classmethod
     def from_env(
@@ -138,12 +123,15 @@ def azure_base_url(endpoint: str) -> str:
     return base + "/openai/v1"
 
 
-class ResponsesClient:
+class ResponsesClient(APIClient):
     """An async client of ``/responses``. Use it as ``async with ResponsesClient(config) as c:``.
 
     ``retry`` replaces the default policy (``RetryPolicy(max_retries=config.max_retries)``);
     ``transport`` is handed to httpx (tests and unusual networks).
     """
+
+    api_name = "Responses API"
+    base_url_settings = "OPENAI_BASE_URL or AZURE_OPENAI_ENDPOINT"
 
     def __init__(
         self,
@@ -153,22 +141,13 @@ class ResponsesClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.config = config
-        self.retry = retry if retry is not None else RetryPolicy(max_retries=config.max_retries)
-        self._http = httpx.AsyncClient(
-            base_url=config.base_url + "/",
-            headers=self._headers(),
-            timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
-            transport=transport,
-        )
+        super().__init__(config, self._headers(), retry=retry, transport=transport)
 
     async def __aenter__(self) -> ResponsesClient:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     # --- the API --------------------------------------------------------------------------------
 
@@ -197,7 +176,7 @@ class ResponsesClient:
 
     async def delete(self, response_id: str) -> None:
         """``DELETE /responses/{id}``."""
-        await self.retry.run(lambda: self._request("DELETE", _response_path(response_id)))
+        await self.retry.run(lambda: self.send("DELETE", _response_path(response_id)))
 
     async def cancel(self, response_id: str) -> Response:
         """``POST /responses/{id}/cancel`` (only background responses can be cancelled)."""
@@ -208,7 +187,7 @@ class ResponsesClient:
 
     def _headers(self) -> dict[str, str]:
         cfg = self.config
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        headers = {"Accept": "application/json"}
         if cfg.auth_header == "api-key":
             headers["api-key"] = cfg.api_key
         else:
@@ -219,54 +198,28 @@ class ResponsesClient:
             headers["OpenAI-Project"] = cfg.project
         return headers
 
-    async def _request(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        """Send one request and read the whole answer; HTTP errors become ``APIError``s."""
-        try:
-            answer = await self._http.request(method, path, json=body)
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc) from None
-        if answer.status_code >= 400:
-            raise self._status_error(answer)
-        return answer
-
     async def _json(
         self, method: str, path: str, body: Any = None, *, raise_failed: bool = False
     ) -> Response:
-        answer = await self._request(method, path, body)
+        answer = await self.send(method, path, body)
         return self._finish(_decode_json(answer), answer, raise_failed=raise_failed)
 
     async def _stream(
         self, path: str, body: dict[str, Any], on_event: EventHandler | None
     ) -> Response:
-        request = self._http.build_request(
-            "POST", path, json=body, headers={"Accept": "text/event-stream"}
-        )
-        try:
-            answer = await self._http.send(request, stream=True)
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc) from None
-        try:
-            if answer.status_code >= 400:
-                await _read_quietly(answer)
-                raise self._status_error(answer)
+        async with self.open_stream(path, body) as answer:
             content_type = answer.headers.get("content-type", "")
             if content_type.startswith("application/json"):
                 # A proxy that ignores "stream": a plain JSON response is still an answer.
                 await answer.aread()
                 return self._finish(_decode_json(answer), answer, raise_failed=True)
             if content_type.startswith("text/html"):  # a login page or a proxy's error page
-                await _read_quietly(answer)
+                await read_quietly(answer)
                 raise _not_json(answer, "an HTML page instead of an event stream")
             assembly = _StreamAssembly(answer, on_event)
-            try:
-                await assembly.read()
-            except httpx.TimeoutException as exc:
-                raise self._transport_error(exc) from None
-            except httpx.TransportError as exc:
-                raise assembly.broken(f"the connection failed ({_reason(exc)})") from None
+            await self.read_events(answer, assembly.take, lambda exc: assembly.broken(
+                f"the connection failed ({transport_reason(exc)})"))
             return self._finish(assembly.final_response(), answer, raise_failed=True)
-        finally:
-            await answer.aclose()
 
     # --- turning answers into responses or errors -------------------------------------------------
 
@@ -287,7 +240,7 @@ class ResponsesClient:
         if raise_failed and response.status == "failed":
             error = response.error or {}
             raise ResponseFailedError(
-                self._redact(str(error.get("message") or "The response failed")),
+                self.redact(str(error.get("message") or "The response failed")),
                 response=response,
                 status=status,
                 code=_text(error.get("code")),
@@ -296,9 +249,8 @@ class ResponsesClient:
             )
         return response
 
-    def _status_error(self, answer: httpx.Response) -> APIError:
-        # Some servers echo the key they rejected; it must not reach a log or a terminal.
-        message, fields = _parse_error_body(answer, self._redact(answer.text))
+    def status_error(self, answer: httpx.Response) -> APIError:
+        message, fields = _parse_error_body(answer, self.redact(answer.text))
         cls = status_error_class(answer.status_code)
         return cls(
             message,
@@ -311,23 +263,12 @@ class ResponsesClient:
             body=fields.get("body"),
         )
 
-    def _transport_error(self, exc: httpx.TransportError) -> APIConnectionError:
-        where = _display_url(self.config.base_url)
-        if isinstance(exc, httpx.TimeoutException):
-            phase = "connect to" if isinstance(exc, httpx.ConnectTimeout) else "get an answer from"
-            return APITimeoutError(
-                f"Timed out trying to {phase} the Responses API at {where}; raise the timeout "
-                f"or check the network"
-            )
-        return APIConnectionError(
-            f"The Responses API at {where} is unreachable ({_reason(exc)}); check the base URL "
-            f"(OPENAI_BASE_URL or AZURE_OPENAI_ENDPOINT) and the network"
+    def timeout_error(self, exc: httpx.TimeoutException) -> APITimeoutError:
+        phase = "connect to" if isinstance(exc, httpx.ConnectTimeout) else "get an answer from"
+        return APITimeoutError(
+            f"Timed out trying to {phase} the Responses API at {display_url(self.config.base_url)}; "
+            f"raise the timeout or check the network"
         )
-
-    def _redact(self, text: str) -> str:
-        key = self.config.api_key
-        return text.replace(key, "***") if key else text
-
 
 
 class _StreamAssembly:
@@ -339,17 +280,7 @@ class _StreamAssembly:
         self.items: dict[int, dict[str, Any]] = {}
         self.final: dict[str, Any] | None = None
 
-    async def read(self) -> None:
-        parser = SSEParser()
-        async for chunk in self.answer.aiter_bytes():
-            for sse in parser.feed(chunk):
-                if self._take(sse):
-                    return
-        for sse in parser.close():
-            if self._take(sse):
-                return
-
-    def _take(self, sse: ServerSentEvent) -> bool:
+    def take(self, sse: ServerSentEvent) -> bool:
         """Handle one event; true when the stream is over."""
         if sse.is_done:
             return True
@@ -426,13 +357,6 @@ def _not_json(answer: httpx.Response, what: str) -> APIError:
     )
 
 
-async def _read_quietly(answer: httpx.Response) -> None:
-    try:
-        await answer.aread()
-    except httpx.TransportError:
-        pass  # the status alone is still worth reporting
-
-
 def _parse_error_body(answer: httpx.Response, text: str) -> tuple[str, dict[str, Any]]:
     """The message and ``{type, code, param, body}`` of an error answer, whatever its shape."""
     fallback = f"The Responses API answered with an error: {answer.reason_phrase or 'no reason given'}"
@@ -466,15 +390,3 @@ def _response_path(response_id: str) -> str:
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
-
-def _reason(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text or type(exc).__name__
-
-
-def _display_url(url: str) -> str:
-    """The URL without any user:password part, for messages."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

@@ -31,10 +31,11 @@ Choices made where the wire contract is silent (each rule's source is in ``REASO
 
 from __future__ import annotations
 
+from ..loopback import Rejection, RequestRecord
 from .contract import BETA_TOOLS, MEMBERS, TOOLSET, refuses_beta_tools
 from .reasons import REASONS, Reason
 from .script import ScriptError, Turn, TurnState, function, member, script_turns
-from .server import FAULT_KINDS, Rejection, RequestRecord, StandIn
+from .server import FAULT_KINDS, StandIn
 
 __all__ = [
     "BETA_TOOLS", "FAULT_KINDS", "MEMBERS", "REASONS", "Reason", "Rejection", "RequestRecord",

@@ -20,9 +20,10 @@ names: any ``gemini-*``, and ``scripted`` (the newest action set, thought signat
 
 from __future__ import annotations
 
+from ..loopback import Rejection, RequestRecord
 from .rules import REASONS, Reason
 from .script import ScriptError, Turn, TurnState, gemini_calls, script_turns
-from .server import FAULT_KINDS, Rejection, RequestRecord, StandIn
+from .server import FAULT_KINDS, StandIn
 
 __all__ = ["FAULT_KINDS", "REASONS", "Reason", "Rejection", "RequestRecord", "ScriptError", "StandIn", "Turn",
            "TurnState", "gemini_calls", "script_turns"]

@@ -6,9 +6,7 @@ import base64
 import copy
 import json
 import secrets
-import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -19,7 +17,7 @@ from ...providers.google.models import (
     action_set_for,
     signs_thoughts,
 )
-from ..loopback import LoopbackHandler, LoopbackServer, reset_connection
+from ..loopback import Fault, LoopbackHandler, RequestRecord, VendorStandIn
 from .rules import REASONS, Rejected, camelized, check_schema, png_size
 from .script import ScriptedTurn, ScriptError, Turn, TurnState
 
@@ -28,143 +26,73 @@ ENVIRONMENTS = ("ENVIRONMENT_BROWSER", "ENVIRONMENT_DESKTOP", "ENVIRONMENT_MOBIL
 _GRID_ARGS = ("x", "y", "destination_x", "destination_y", "magnitude")
 
 
-@dataclass
-class RequestRecord:
-    method: str
-    path: str
-    headers: dict[str, str]  # the key redacted
-    body: Any
-    status: int | None = None
-    fault: str | None = None
-    rule: str | None = None
-
-
-@dataclass(frozen=True)
-class Rejection:
-    rule: str
-    status: int
-    message: str
-    record: RequestRecord
-
-
-class StandIn:
+class StandIn(VendorStandIn):
     """A strict stand-in of the Gemini API's ``generateContent`` on loopback; a context manager.
 
     :param turns: the script: ``Turn``s or callables ``(request, TurnState) -> Turn``.
     :param api_key: the key clients must send (``x-goog-api-key`` or ``?key=``); None takes any.
+
+    ``inject(kind, times=1, **options)`` makes the next generateContent requests fail with
+    ``kind`` (``FAULT_KINDS``); ``retry_delay`` (seconds) rides on a 429's RetryInfo.
     """
+
+    thread_name = "cua-gemini-standin"
+    fault_kinds = FAULT_KINDS
+    fault_options = {"429": frozenset({"retry_delay"})}
+    any_fault_options = frozenset()
+    status_faults = {"500": "internal", "503": "unavailable"}
+    secret_headers = frozenset({"x-goog-api-key"})
+    request_id_bytes = None
+    no_retry_headers: dict[str, str] = {}  # Google sends no x-should-retry
+    json_content_type = "application/json; charset=UTF-8"
+    stream_headers = {"content-type": "text/event-stream"}
+    rejected_type = Rejected
+    script_error_type = ScriptError
 
     def __init__(self, turns: Iterable[ScriptedTurn] = (), *, api_key: str | None = "gm-test",
                  host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host=host, port=port)
         self.turns = list(turns)
         self.api_key = api_key
-        self.host, self.port = host, port
         self.requests: list[Any] = []  # bodies of every generateContent request, faulted ones too
-        self.records: list[RequestRecord] = []
-        self.rejections: list[Rejection] = []
         self.replies: list[dict[str, Any]] = []
         self.screenshots: list[bytes] = []  # the newest image of each accepted request
-        self.script_errors: list[BaseException] = []
-        self.memory: dict[str, Any] = {}
         self.issued: list[dict[str, Any]] = []  # model contents sent, in order (camelCase)
-        self.turn_index = 0  # scripted turns played so far
-        self._faults: list[tuple[str, dict[str, Any]]] = []
-        self._lock = threading.RLock()
-        self._httpd: LoopbackServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ----------------------------------------------------------------------------------
-
-    def start(self) -> "StandIn":
-        self._httpd = LoopbackServer((self.host, self.port), self._handle)
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"cua-gemini-standin-{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd.drop_connections()
-            self._httpd = None
-
-    def check(self) -> None:
-        if self.script_errors:
-            raise self.script_errors[0]
-
-    def __enter__(self) -> "StandIn":
-        return self.start()
-
-    def __exit__(self, exc_type: Any, *rest: Any) -> None:
-        self.stop()
-        if exc_type is None:
-            self.check()
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def inject(self, kind: str, *, times: int = 1, **opts: Any) -> None:
-        """The next ``times`` generateContent requests fail with ``kind`` (``FAULT_KINDS``);
-        ``retry_delay`` (seconds) rides on a 429's RetryInfo."""
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
-        with self._lock:
-            self._faults += [(kind, opts)] * times
-
     # -- HTTP ---------------------------------------------------------------------------------------
 
-    def _handle(self, handler: LoopbackHandler, method: str) -> None:
+    def route(self, handler: LoopbackHandler, record: RequestRecord, raw: bytes) -> None:
+        body = record.body
         url = urlsplit(handler.path)
-        length = int(handler.headers.get("content-length") or 0)
-        raw = handler.rfile.read(length) if length else b""
-        headers = {k.lower(): ("<redacted>" if k.lower() == "x-goog-api-key" else v) for k, v in handler.headers.items()}
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
-        record = RequestRecord(method, url.path, headers, body)
         path = unquote(url.path).removeprefix("/v1beta/").removeprefix("/v1/")
         model, _, verb = path.removeprefix("models/").partition(":")
-        creating = method == "POST" and path.startswith("models/") and verb in ("generateContent", "streamGenerateContent")
+        creating = (record.method == "POST" and path.startswith("models/")
+                    and verb in ("generateContent", "streamGenerateContent"))
         stream = verb == "streamGenerateContent"
-        with self._lock:
-            self.records.append(record)
-            if creating:
+        if creating:
+            with self._lock:
                 self.requests.append(body)
-        try:
-            self._authenticate(handler, parse_qs(url.query))
-            if not creating:
-                raise Rejected("not_found")
-            fault = self._take_fault()
-            if fault is not None:
-                record.fault = fault[0]
-                self._play_fault(handler, record, fault, stream)
-                return
-            if not (model.startswith("gemini-") or model == "scripted"):
-                raise Rejected("unknown_model", model=model)
-            if not isinstance(body, dict):
-                raise Rejected("invalid_json", detail="The body must be a JSON object.")
-            with self._lock:
-                reply = self._generate(model, body)
-            if stream:
-                self._send_stream(handler, record, _chunks(reply))
-            else:
-                self._send_json(handler, record, 200, reply)
-        except Rejected as rejected:
-            self._send_error(handler, record, rejected)
-        except ScriptError as exc:
-            with self._lock:
-                self.script_errors.append(exc)
-            self._send_error(handler, record, Rejected("script_error", error=str(exc)))
-        except (BrokenPipeError, ConnectionResetError):
-            handler.close_connection = True
-        except Exception as exc:  # a bug of the stand-in: surface it to the test
-            with self._lock:
-                self.script_errors.append(exc)
-            self._send_error(handler, record, Rejected("script_error", error=repr(exc)))
+        self._authenticate(handler, parse_qs(url.query))
+        if not creating:
+            raise Rejected("not_found")
+        fault = self.take_fault(record)
+        if fault is not None:
+            self._play_fault(handler, record, fault, stream)
+            return
+        if not (model.startswith("gemini-") or model == "scripted"):
+            raise Rejected("unknown_model", model=model)
+        if not isinstance(body, dict):
+            raise Rejected("invalid_json", detail="The body must be a JSON object.")
+        with self._lock:
+            reply = self._generate(model, body)
+        if stream:
+            self.send_stream(handler, record, [f"data: {json.dumps(chunk)}\r\n\r\n" for chunk in _chunks(reply)])
+        else:
+            self.send_json(handler, record, 200, reply)
 
     def _authenticate(self, handler: LoopbackHandler, query: dict[str, list[str]]) -> None:
         key = handler.headers.get("x-goog-api-key", "").strip() or (query.get("key") or [""])[0]
@@ -175,36 +103,22 @@ class StandIn:
                 "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
                 "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}}])
 
-    def _take_fault(self) -> tuple[str, dict[str, Any]] | None:
-        with self._lock:
-            return self._faults.pop(0) if self._faults else None
-
-    def _play_fault(self, handler: LoopbackHandler, record: RequestRecord, fault: tuple[str, dict[str, Any]],
-                    stream: bool) -> None:
-        kind, opts = fault
+    def _play_fault(self, handler: LoopbackHandler, record: RequestRecord, fault: Fault, stream: bool) -> None:
+        if self.play_error_or_reset(handler, record, fault):
+            return
+        kind, opts = fault.kind, fault.opts
         if kind == "429":
             delay = opts.get("retry_delay", 1)
-            self._send_error(handler, record, Rejected("rate_limited", wait=delay, details=[
+            self.send_error(handler, record, Rejected("rate_limited", wait=delay, details=[
                 {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
                  "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_requests"}]},
                 {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{delay}s"}]))
-        elif kind == "500":
-            self._send_error(handler, record, Rejected("internal"))
-        elif kind == "503":
-            self._send_error(handler, record, Rejected("unavailable"))
-        elif kind == "reset":
-            reset_connection(handler)
         elif stream:  # cut_stream: a first chunk, then the connection drops
-            self._send_stream(handler, record, [{"candidates": [{"content": {
-                "role": "model", "parts": [{"text": "Looking at the", "thought": True}]}}]}], cut=True)
+            thought = {"text": "Looking at the", "thought": True}
+            chunk = {"candidates": [{"content": {"role": "model", "parts": [thought]}}]}
+            self.send_stream(handler, record, [f"data: {json.dumps(chunk)}\r\n\r\n"], cut=True)
         else:
-            record.status = 200
-            handler.send_response(200)
-            handler.send_header("content-type", "application/json; charset=UTF-8")
-            handler.send_header("content-length", "400")
-            handler.end_headers()
-            handler.wfile.write(b'{"candidates": [{"content": {"role": "model", "parts": [')
-            reset_connection(handler)
+            self.send_cut_json(handler, record, {"candidates": [{"content": {"role": "model", "parts": []}}]})
 
     # -- one request --------------------------------------------------------------------------------
 
@@ -369,43 +283,12 @@ class StandIn:
 
     # -- answers ------------------------------------------------------------------------------------
 
-    def _send_json(self, handler: LoopbackHandler, record: RequestRecord, status: int, payload: Any) -> None:
-        data = json.dumps(payload).encode()
-        record.status = status
-        handler.send_response(status)
-        handler.send_header("content-type", "application/json; charset=UTF-8")
-        handler.send_header("content-length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
-        handler.wfile.flush()
-
-    def _send_error(self, handler: LoopbackHandler, record: RequestRecord, rejected: Rejected) -> None:
-        record.rule = rejected.rule
-        if record.fault is None:
-            with self._lock:
-                self.rejections.append(Rejection(rejected.rule, rejected.reason.status, rejected.message, record))
+    def error_body(self, rejected: Rejected, record: RequestRecord) -> dict[str, Any]:
         error: dict[str, Any] = {"code": rejected.reason.status, "message": rejected.message,
                                  "status": rejected.reason.status_name}
         if rejected.details:
             error["details"] = rejected.details
-        self._send_json(handler, record, rejected.reason.status, {"error": error})
-
-    def _send_stream(self, handler: LoopbackHandler, record: RequestRecord, chunks: list[dict[str, Any]],
-                     cut: bool = False) -> None:
-        record.status = 200
-        handler.send_response(200)
-        handler.send_header("content-type", "text/event-stream")
-        handler.send_header("transfer-encoding", "chunked")
-        handler.end_headers()
-        for chunk in chunks:
-            frame = f"data: {json.dumps(chunk)}\r\n\r\n".encode()
-            handler.wfile.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
-            handler.wfile.flush()
-        if cut:
-            reset_connection(handler)
-            return
-        handler.wfile.write(b"0\r\n\r\n")
-        handler.wfile.flush()
+        return {"error": error}
 
 
 def _chunks(reply: dict[str, Any]) -> list[dict[str, Any]]:
@@ -432,4 +315,4 @@ def _chunks(reply: dict[str, Any]) -> list[dict[str, Any]]:
     return chunks
 
 
-__all__ = ["FAULT_KINDS", "REASONS", "Rejection", "RequestRecord", "StandIn"]
+__all__ = ["FAULT_KINDS", "REASONS", "StandIn"]

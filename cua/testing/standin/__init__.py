@@ -54,11 +54,12 @@ Choices made where the wire contract is silent (each marked "ours" in ``REASONS`
 
 from __future__ import annotations
 
+from ..loopback import Rejection, RequestRecord
 from .contract import INCLUDABLE, KNOWN_PARAMETERS, TOOL_TYPES
 from .images import png_size
 from .reasons import REASONS, Reason
 from .script import ScriptError, Turn, TurnState
-from .server import FAULT_KINDS, Rejection, RequestRecord, StandIn
+from .server import FAULT_KINDS, StandIn
 
 __all__ = [
     "FAULT_KINDS",

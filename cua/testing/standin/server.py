@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import select
 import socket
-import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
-from ..loopback import LoopbackHandler, LoopbackServer, reset_connection
+from ..loopback import Fault, LoopbackHandler, Rejection, RequestRecord, VendorStandIn
 from .contract import Request, check_request
 from .conversation import Continuation, Ledger
 from .events import sse_events
@@ -24,43 +21,10 @@ SSEStyle = Literal["full", "completed_only", "done_marker"]
 IdStyle = Literal["openai", "litellm"]
 
 FAULT_KINDS = ("429", "insufficient_quota", "500", "503", "reset", "cut_stream", "slow")
-_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie", "proxy-authorization"})
 _ROUTE = re.compile(r"^(?:/openai/v1|/v1)?/responses(?:/([^/]+)(/cancel)?)?/?$")
 
 
-@dataclass
-class RequestRecord:
-    """One HTTP request the stand-in received (secrets in headers are redacted)."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    request_id: str
-    status: int | None = None  # None: no answer was sent (a reset, or the client hung up)
-    fault: str | None = None
-    rule: str | None = None  # the rejection rule, when the request was rejected
-
-
-@dataclass(frozen=True)
-class Rejection:
-    rule: str
-    status: int
-    message: str
-    param: str | None
-    code: str | None
-    record: RequestRecord
-
-
-@dataclass
-class _Fault:
-    kind: str
-    remaining: int
-    opts: dict[str, Any]
-
-
-
-class StandIn:
+class StandIn(VendorStandIn):
     """The stand-in Responses server. Use it as a (sync or async) context manager, or
     ``start()``/``stop()`` it.
 
@@ -73,7 +37,20 @@ class StandIn:
     :param sse_style: ``"full"`` (the service), ``"completed_only"`` or ``"done_marker"`` (proxies).
     :param id_style: ``"litellm"`` issues long base64 response ids the way a LiteLLM proxy
         rewrites them (``+``, ``/`` and ``=`` included), to prove a client treats ids as opaque.
+
+    ``inject(kind, times=1, **options)`` makes the next ``POST /responses`` fail with ``kind`` (see
+    ``FAULT_KINDS``): ``retry_after`` (seconds, → ``retry-after``) and ``retry_after_ms`` for ``429``;
+    ``delay`` (seconds, default 1) for ``slow``; ``headers`` (extra response headers) for any.
     """
+
+    thread_name = "cua-standin"
+    fault_kinds = FAULT_KINDS
+    fault_options = {"429": frozenset({"retry_after", "retry_after_ms"}), "slow": frozenset({"delay"})}
+    secret_headers = frozenset({"authorization", "api-key", "x-api-key", "cookie", "proxy-authorization"})
+    status_faults = {"insufficient_quota": "insufficient_quota", "500": "server_error", "503": "overloaded"}
+    internal_error_rule = "internal_error"
+    rejected_type = Rejected
+    script_error_type = ScriptError
 
     def __init__(
         self,
@@ -95,78 +72,14 @@ class StandIn:
         if id_style not in ("openai", "litellm"):
             raise ValueError(f"id_style must be 'openai' or 'litellm', got {id_style!r}")
         self.id_style: IdStyle = id_style
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.requests: list[Any] = []  # bodies of every POST /responses, in order (faulted ones too)
-        self.records: list[RequestRecord] = []  # every HTTP request, with metadata
-        self.rejections: list[Rejection] = []
         self.responses: list[dict[str, Any]] = []  # every response answered, in order
         self.screenshots: list[bytes] = []  # PNGs the "model" saw, from accepted requests
         self._answered_calls: set[str] = set()  # call ids whose screenshot is in screenshots
-        self.script_errors: list[BaseException] = []
-        self.memory: dict[str, Any] = {}  # shared scratch space for callable turns
-        self.turn_index = 0  # scripted turns answered so far
-        self._lock = threading.RLock()
-        self._faults: list[_Fault] = []
         self._ledger = Ledger()
-        self._stopping = threading.Event()
-        self._httpd: LoopbackServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle --------------------------------------------------------------------------------
-
-    def start(self) -> StandIn:
-        if self._httpd is not None:
-            return self
-        self._stopping.clear()
-        self._httpd = LoopbackServer((self.host, self.port), self._handle)
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"cua-standin-{self.port}", daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is None:
-            return
-        self._stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._httpd.drop_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd = None
-        self._thread = None
-
-    def check(self) -> None:
-        """Raise the first script error (a callable that raised, a malformed turn), if any."""
-        if self.script_errors:
-            raise self.script_errors[0]
-
-    def __enter__(self) -> StandIn:
-        return self.start()
-
-    def __exit__(self, exc_type: Any, *rest: Any) -> None:
-        self.stop()
-        if exc_type is None:
-            self.check()
-
-    async def __aenter__(self) -> StandIn:
-        return self.start()
-
-    async def __aexit__(self, exc_type: Any, *rest: Any) -> None:
-        self.__exit__(exc_type, *rest)
 
     # -- public helpers ---------------------------------------------------------------------------
-
-    @property
-    def root_url(self) -> str:
-        """Base URL without a version prefix (how a LiteLLM proxy is addressed)."""
-        if self._httpd is None:
-            raise RuntimeError("the stand-in server is not started")
-        return f"http://{self.host}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -175,25 +88,6 @@ class StandIn:
     @property
     def azure_base_url(self) -> str:
         return f"{self.root_url}/openai/v1"
-
-    def inject(self, kind: str, *, times: int = 1, **opts: Any) -> None:
-        """Make the next ``times`` ``POST /responses`` fail with ``kind`` (see ``FAULT_KINDS``).
-
-        Options: ``retry_after`` (seconds, → ``retry-after``) and ``retry_after_ms`` for ``429``;
-        ``delay`` (seconds, default 1) for ``slow``; ``headers`` (extra response headers) for any.
-        """
-        allowed = {"headers"} | {
-            "429": {"retry_after", "retry_after_ms"}, "slow": {"delay"},
-        }.get(kind, set())
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
-        if times < 1:
-            raise ValueError(f"times must be 1 or more, got {times}")
-        unknown = set(opts) - allowed
-        if unknown:
-            raise ValueError(f"fault {kind!r} takes no option(s) {', '.join(sorted(unknown))}")
-        with self._lock:
-            self._faults.append(_Fault(kind, times, opts))
 
     def last_screenshot(self) -> bytes | None:
         """PNG bytes of the most recent computer_call_output the stand-in accepted."""
@@ -206,77 +100,32 @@ class StandIn:
 
     # -- HTTP -------------------------------------------------------------------------------------
 
-    def _handle(self, handler: LoopbackHandler, method: str) -> None:
-        request_id = "req_" + secrets.token_hex(16)
-        path = urlsplit(handler.path).path
-        raw = self._read_body(handler)
-        headers = {
-            k.lower(): ("<redacted>" if k.lower() in _SECRET_HEADERS else v)
-            for k, v in handler.headers.items()
-        }
-        body: Any = None
-        if raw:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-        record = RequestRecord(method, path, headers, body, request_id)
+    def route(self, handler: LoopbackHandler, record: RequestRecord, raw: bytes) -> None:
+        method, path, body = record.method, record.path, record.body
         match = _ROUTE.match(path)
         creating = bool(match) and method == "POST" and match.group(1) is None
-        with self._lock:
-            self.records.append(record)
-            if creating:
+        if creating:
+            with self._lock:
                 self.requests.append(body)
-        try:
-            self._authenticate(handler)
-            if match is None:
-                raise Rejected("invalid_url", method=method, path=path)
-            response_id, cancel = unquote(match.group(1) or ""), match.group(2)
-            if creating:
-                self._create(handler, record, body)
-            elif response_id and cancel and method == "POST":
-                response = self._lookup(response_id)
-                if not response.get("background"):
-                    raise Rejected("cancel_not_background")
-                # A background response is answered at once, so it has already finished.
-                self._send_json(handler, record, 200, response)
-            elif response_id and not cancel and method == "GET":
-                self._send_json(handler, record, 200, self._lookup(response_id))
-            elif response_id and not cancel and method == "DELETE":
-                self._delete(response_id)
-                self._send_json(handler, record, 200,
-                                {"id": response_id, "object": "response.deleted", "deleted": True})
-            else:
-                raise Rejected("invalid_url", method=method, path=path)
-        except Rejected as rejected:
-            self._send_error(handler, record, rejected)
-        except ScriptError as exc:
-            with self._lock:
-                self.script_errors.append(exc)
-            self._send_error(handler, record, Rejected("script_error", error=str(exc)),
-                             {"x-should-retry": "false"})
-        except (BrokenPipeError, ConnectionResetError):
-            handler.close_connection = True
-        except Exception as exc:  # a bug of the stand-in: surface it to the test, loudly
-            with self._lock:
-                self.script_errors.append(exc)
-            self._send_error(handler, record, Rejected("internal_error", error=repr(exc)),
-                             {"x-should-retry": "false"})
-
-    @staticmethod
-    def _read_body(handler: LoopbackHandler) -> bytes:
-        if handler.headers.get("transfer-encoding", "").lower() == "chunked":
-            data = bytearray()
-            while True:
-                size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return bytes(data)
-                data += handler.rfile.read(size)
-                handler.rfile.readline()
-        length = int(handler.headers.get("content-length") or 0)
-        return handler.rfile.read(length) if length else b""
+        self._authenticate(handler)
+        if match is None:
+            raise Rejected("invalid_url", method=method, path=path)
+        response_id, cancel = unquote(match.group(1) or ""), match.group(2)
+        if creating:
+            self._create(handler, record, body)
+        elif response_id and cancel and method == "POST":
+            response = self._lookup(response_id)
+            if not response.get("background"):
+                raise Rejected("cancel_not_background")
+            # A background response is answered at once, so it has already finished.
+            self.send_json(handler, record, 200, response)
+        elif response_id and not cancel and method == "GET":
+            self.send_json(handler, record, 200, self._lookup(response_id))
+        elif response_id and not cancel and method == "DELETE":
+            self._delete(response_id)
+            self.send_json(handler, record, 200, {"id": response_id, "object": "response.deleted", "deleted": True})
+        else:
+            raise Rejected("invalid_url", method=method, path=path)
 
     def _authenticate(self, handler: LoopbackHandler) -> None:
         bearer = handler.headers.get("authorization", "")
@@ -288,39 +137,17 @@ class StandIn:
             masked = key[:3] + "*" * max(len(key) - 7, 3) + key[-4:] if len(key) > 8 else "*" * len(key)
             raise Rejected("invalid_api_key", masked=masked)
 
-    def _headers(self, record: RequestRecord) -> dict[str, str]:
-        return {"x-request-id": record.request_id, "openai-version": "2020-10-01",
+    def answer_headers(self, record: RequestRecord) -> dict[str, str]:
+        return {"x-request-id": str(record.request_id), "openai-version": "2020-10-01",
                 "openai-processing-ms": "12"}
 
-    def _send_json(
-        self, handler: LoopbackHandler, record: RequestRecord, status: int, payload: Any,
-        extra: dict[str, str] | None = None,
-    ) -> None:
-        data = json.dumps(payload).encode()
-        record.status = status
-        handler.send_response(status)
-        for name, value in {**self._headers(record), **(extra or {})}.items():
-            handler.send_header(name, value)
-        handler.send_header("content-type", "application/json")
-        handler.send_header("content-length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
-        handler.wfile.flush()
+    def error_body(self, rejected: Rejected, record: RequestRecord) -> dict[str, Any]:
+        return {"error": {"message": rejected.message, "type": rejected.reason.type,
+                          "param": rejected.param, "code": rejected.reason.code}}
 
-    def _send_error(
-        self, handler: LoopbackHandler, record: RequestRecord, rejected: Rejected,
-        extra: dict[str, str] | None = None,
-    ) -> None:
-        reason = rejected.reason
-        record.rule = rejected.rule
-        if record.fault is None:  # injected faults are not rejections of the request
-            with self._lock:
-                self.rejections.append(Rejection(
-                    rejected.rule, reason.status, rejected.message, rejected.param, reason.code, record
-                ))
-        payload = {"error": {"message": rejected.message, "type": reason.type,
-                             "param": rejected.param, "code": reason.code}}
-        self._send_json(handler, record, reason.status, payload, extra)
+    def rejection(self, rejected: Rejected, record: RequestRecord) -> Rejection:
+        return Rejection(rejected.rule, rejected.reason.status, rejected.message, record,
+                         param=rejected.param, code=rejected.reason.code)
 
     # -- retrieve / delete ------------------------------------------------------------------------
 
@@ -335,9 +162,8 @@ class StandIn:
     # -- create -----------------------------------------------------------------------------------
 
     def _create(self, handler: LoopbackHandler, record: RequestRecord, body: Any) -> None:
-        fault = self._take_fault()
+        fault = self.take_fault(record)
         if fault is not None:
-            record.fault = fault.kind
             if fault.kind == "slow":
                 self._stopping.wait(float(fault.opts.get("delay", 1.0)))
                 if _peer_gone(handler.connection):
@@ -359,22 +185,14 @@ class StandIn:
             self._answered_calls.update(str(i.get("call_id")) for i in outputs)
             self.screenshots.extend(fresh[-1:])
         if body.get("stream"):
-            self._send_stream(handler, record, sse_events(response), self.sse_style)
+            self.send_stream(handler, record, _frames(sse_events(response), self.sse_style))
         else:
-            self._send_json(handler, record, 200, response)
+            self.send_json(handler, record, 200, response)
 
-    def _take_fault(self) -> _Fault | None:
-        with self._lock:
-            if not self._faults:
-                return None
-            fault = self._faults[0]
-            fault.remaining -= 1
-            if fault.remaining <= 0:
-                self._faults.pop(0)
-            return fault
-
-    def _play_fault(self, handler: LoopbackHandler, record: RequestRecord, fault: _Fault, body: Any) -> None:
-        extra = {str(k): str(v) for k, v in (fault.opts.get("headers") or {}).items()}
+    def _play_fault(self, handler: LoopbackHandler, record: RequestRecord, fault: Fault, body: Any) -> None:
+        if self.play_error_or_reset(handler, record, fault):
+            return
+        extra = fault.headers
         model = body.get("model") if isinstance(body, dict) else None
         if fault.kind == "429":
             wait = "1s"
@@ -385,15 +203,7 @@ class StandIn:
                 extra.setdefault("retry-after", str(fault.opts["retry_after"]))
                 wait = f"{fault.opts['retry_after']}s"
             extra.setdefault("x-ratelimit-remaining-tokens", "0")
-            self._send_error(handler, record, Rejected("rate_limit_exceeded", model=model or "gpt", wait=wait), extra)
-        elif fault.kind == "insufficient_quota":
-            self._send_error(handler, record, Rejected("insufficient_quota"), extra)
-        elif fault.kind == "500":
-            self._send_error(handler, record, Rejected("server_error"), extra)
-        elif fault.kind == "503":
-            self._send_error(handler, record, Rejected("overloaded"), extra)
-        elif fault.kind == "reset":
-            reset_connection(handler)
+            self.send_error(handler, record, Rejected("rate_limit_exceeded", model=model or "gpt", wait=wait), extra)
         elif fault.kind == "cut_stream":
             partial = {"id": new_id("resp"), "object": "response", "status": "in_progress",
                        "model": model, "output": []}
@@ -408,50 +218,9 @@ class StandIn:
                 ]
                 for number, event in enumerate(events):
                     event["sequence_number"] = number
-                self._send_stream(handler, record, events, self.sse_style, cut=True)
+                self.send_stream(handler, record, _frames(events, self.sse_style, cut=True), cut=True)
             else:
-                data = json.dumps(partial).encode()
-                record.status = 200
-                handler.send_response(200)
-                for name, value in {**self._headers(record), **extra}.items():
-                    handler.send_header(name, value)
-                handler.send_header("content-type", "application/json")
-                handler.send_header("content-length", str(len(data)))
-                handler.end_headers()
-                handler.wfile.write(data[: len(data) // 2])
-                handler.wfile.flush()
-                reset_connection(handler)
-
-    def _send_stream(
-        self, handler: LoopbackHandler, record: RequestRecord, events: list[dict[str, Any]],
-        style: SSEStyle, *, cut: bool = False,
-    ) -> None:
-        record.status = 200
-        handler.send_response(200)
-        for name, value in self._headers(record).items():
-            handler.send_header(name, value)
-        handler.send_header("content-type", "text/event-stream; charset=utf-8")
-        handler.send_header("cache-control", "no-cache")
-        handler.send_header("transfer-encoding", "chunked")
-        handler.end_headers()
-        if style == "completed_only" and not cut:
-            events = [dict(events[-1], sequence_number=0)]
-        frames = []
-        for event in events:
-            data = json.dumps(event)
-            frames.append(f"event: {event['type']}\ndata: {data}\n\n" if style == "full" else f"data: {data}\n\n")
-        if style == "done_marker" and not cut:
-            frames.append("data: [DONE]\n\n")
-        for frame in frames:
-            chunk = frame.encode()
-            handler.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-            handler.wfile.flush()
-        if cut:
-            reset_connection(handler)
-            return
-        handler.wfile.write(b"0\r\n\r\n")
-        handler.wfile.flush()
-
+                self.send_cut_json(handler, record, partial, extra)
 
     # -- answering --------------------------------------------------------------------------------
 
@@ -486,6 +255,19 @@ class StandIn:
             self.turn_index += 1
         self.responses.append(response)
         return response
+
+
+def _frames(events: list[dict[str, Any]], style: SSEStyle, *, cut: bool = False) -> list[str]:
+    """The SSE frames of ``events`` as the service (``full``) or a proxy sends them."""
+    if style == "completed_only" and not cut:
+        events = [dict(events[-1], sequence_number=0)]
+    frames = []
+    for event in events:
+        data = json.dumps(event)
+        frames.append(f"event: {event['type']}\ndata: {data}\n\n" if style == "full" else f"data: {data}\n\n")
+    if style == "done_marker" and not cut:
+        frames.append("data: [DONE]\n\n")
+    return frames
 
 
 def _peer_gone(conn: socket.socket) -> bool:
