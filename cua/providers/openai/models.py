@@ -96,7 +96,8 @@ class UnknownItem(WireModel):
 
 def _item_tag(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind if kind in {"computer_call", "reasoning", "message", "function_call"} else "unknown"
+    known = isinstance(kind, str) and kind in {"computer_call", "reasoning", "message", "function_call"}
+    return kind if known else "unknown"  # a ``type`` that is no string (a list…) is not a known item
 
 
 OutputItem = Annotated[
