@@ -21,6 +21,9 @@ _ENGINE = re.compile(r"^[a-zA-Z_0-9+:*-]+$")  # what Playwright takes for an eng
 _PSEUDO_NAME = re.compile(r"::?-?[a-zA-Z_\u00a0-\U0010ffff][-\w\u00a0-\U0010ffff]*\(")
 _QUOTES = "\"'`"
 _CSS_SPACE = " \t\n\r\f"
+# What JavaScript's String.prototype.trim() removes: Playwright trims each part of a selector so
+# before its CSS parser sees it (a part ending in a vertical tab is fine there, not in CSS).
+_JS_TRIM = " \t\n\v\f\r\u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(map(chr, range(0x2000, 0x200B)))
 # Playwright's own CSS parser takes a type selector anywhere in a compound (``:not(b)div``,
 # ``*a``), where standard CSS and cssselect want it first: such a complaint is not a refusal.
 _LENIENT = re.compile(r"^Expected selector, got <(IDENT |DELIM '\*')")
@@ -54,7 +57,7 @@ def _chain_parts(selector: str) -> list[str]:
             continue
         i += 1
     parts.append(selector[start:])
-    return [p.strip(_CSS_SPACE) for p in parts]
+    return [p.strip(_JS_TRIM) for p in parts]
 
 
 def _engine_of(part: str) -> tuple[str, str]:
