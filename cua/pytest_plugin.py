@@ -74,7 +74,10 @@ class ScenarioItem(pytest.Item):
             return mode
         if (self.scenario.recording_dir() / "run.json").exists():
             return "replay"
-        missing = missing_api_key()
+        from .providers.base import provider_for
+
+        spec = self.scenario.model_spec
+        missing = missing_api_key(provider_for(spec.name or "computer-use-preview", spec.provider))
         if missing and self.scenario.script:
             self.fallback = f"scripted: no {missing}"
             return "scripted"
@@ -150,18 +153,26 @@ class BadScenarioItem(pytest.Item):
         return self.path, None, self.name
 
 
-def missing_api_key() -> str | None:
-    """The variable a live run would need and does not have, or None."""
+# The variables each provider reads its key from (any one will do); the first is the one to name.
+KEY_VARIABLES = {
+    "openai": ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"),
+    "anthropic": ("ANTHROPIC_API_KEY",),
+    "google": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+}
+
+
+def missing_api_key(provider: str = "openai") -> str | None:
+    """The variable a live run of ``provider`` would need and does not have, or None."""
     import os
 
-    if os.environ.get("OPENAI_API_KEY") or os.environ.get("AZURE_OPENAI_API_KEY"):
-        return None
-    return "OPENAI_API_KEY"
+    names = KEY_VARIABLES.get(provider, KEY_VARIABLES["openai"])
+    return None if any(os.environ.get(name) for name in names) else names[0]
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
     """A scenario that played its script because there was no key says so on its outcome line."""
-    fallback = dict(report.user_properties).get("cua_fallback")
+    # A collection report (a test file that failed to import) has no user_properties.
+    fallback = dict(getattr(report, "user_properties", ())).get("cua_fallback")
     if fallback and report.when == "call":
         word = "PASSED" if report.passed else "FAILED" if report.failed else None
         if word:
@@ -172,7 +183,7 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     fell_back = [(r.nodeid, dict(r.user_properties)["cua_fallback"])
                  for r in terminalreporter.getreports("passed") + terminalreporter.getreports("failed")
-                 if r.when == "call" and "cua_fallback" in dict(r.user_properties)]
+                 if r.when == "call" and "cua_fallback" in dict(getattr(r, "user_properties", ()))]
     if fell_back:
         terminalreporter.section("cua: scenarios that played their script instead of a model")
         for nodeid, why in fell_back:

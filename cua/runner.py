@@ -146,6 +146,10 @@ async def run_scenario(
     with prepared(scenario, variables) as (rendered, secrets):
         data = {**rendered.settings_dict(), **{k: v for k, v in (flags or {}).items() if v is not None}}
         scripted = data.get("model") == "scripted"
+        if scripted and not data.get("provider"):  # the script plays over the scenario's model's format
+            from .providers.base import provider_for
+
+            data["provider"] = provider_for(rendered.settings_dict().get("model") or "computer-use-preview")
         if scripted and not rendered.script:
             raise ConfigError(f"{scenario.path}: --model scripted needs a 'script' in the scenario")
         try:

@@ -12,10 +12,17 @@ from pathlib import Path
 
 import pytest
 
-# In-process pytester runs forget the modules they imported; numpy (behind replay healing) cannot
-# be imported twice in one process, so everything a run imports is imported here once.
+# In-process pytester runs forget the modules they imported; numpy (behind replay healing) and
+# PyYAML's C loader cannot be imported twice in one process, so everything a run imports (each
+# provider and its stand-in included) is imported here once.
+import cua.providers.anthropic  # noqa: F401
+import cua.providers.google  # noqa: F401
+import cua.providers.openai  # noqa: F401
 import cua.replay.replayer  # noqa: F401
 import cua.runner  # noqa: F401
+import cua.scenario  # noqa: F401
+import cua.testing.anthropic  # noqa: F401
+import cua.testing.google  # noqa: F401
 import cua.testing.standin  # noqa: F401
 
 pytest_plugins = ["pytester"]
@@ -27,7 +34,8 @@ DEMO_APP = REPO / "demo_app"
 
 @pytest.fixture(autouse=True)
 def no_model_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "OPENAI_BASE_URL"):
+    for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "OPENAI_BASE_URL",
+                 "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -87,6 +95,20 @@ def test_auto_mode_replays_what_has_a_recording_and_says_when_it_played_a_script
     (report,) = [p.parent / "report.html" for p in (pytester.path / "runs").glob("*/run.json")
                  if json.loads(p.read_text())["kind"] == "run"]
     assert "No model ran." in report.read_text(encoding="utf-8")
+
+
+def test_auto_mode_asks_for_the_key_of_the_scenarios_own_provider(pytester: pytest.Pytester,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Claude scenario with no ANTHROPIC_API_KEY plays its script (over Claude's wire format)
+    and says which key was missing, although OpenAI's key is there."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-for-claude")
+    add_scenario(pytester, "menu", recording=False,
+                 edit=("name: context-menu\n", "name: context-menu\nmodel: claude-sonnet-5-5\n"))
+    result = pytester.runpytest("--cua-out=runs", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*menu.cua.yaml::context-menu PASSED (scripted: no ANTHROPIC_API_KEY)*"])
+    (meta,) = [json.loads(p.read_text()) for p in (pytester.path / "runs").glob("*/run.json")]
+    assert meta["settings"]["provider"] == "anthropic"
 
 
 def test_replay_mode_without_a_recording_fails_saying_how_to_make_one(pytester: pytest.Pytester) -> None:
