@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bad_input_servers import Answer, CannedServer, data_line  # noqa: E402
 from cli_helpers import clean_env, finish, start_cua  # noqa: E402
+from test_browser_env import browser_server  # noqa: E402,F401 - a fixture: one browser for many runs
 
 from cua.actions import ACTION_TYPES, parse_action  # noqa: E402
 from cua.config import RunSettings  # noqa: E402
@@ -247,9 +248,12 @@ any_items = st.lists(st.one_of(standin_items, json_like,
                      max_size=3)
 
 
-def _run_settings(out: Path) -> RunSettings:
+def _run_settings(out: Path, ws_endpoint: str) -> RunSettings:
+    # Every example's run connects to one browser server: a launch per example would be most of
+    # the test's time, and each run still gets a context of its own.
     return RunSettings(task="t", model="gpt-5.4", display="800x600", wait_ms=0, out=out, max_steps=3,
-                       start_url="data:text/html,<p>hello</p>", timeout=30, safety="auto", stream=False)
+                       start_url="data:text/html,<p>hello</p>", timeout=30, safety="auto", stream=False,
+                       ws_endpoint=ws_endpoint)
 
 
 def _assert_documented(result: Any) -> None:
@@ -262,12 +266,12 @@ def _assert_documented(result: Any) -> None:
 @examples(10)
 @given(items=st.lists(standin_items, min_size=1, max_size=3))
 def test_generated_model_output_from_the_standin_ends_with_a_documented_status(
-        items: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> None:
+        items: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory, browser_server: str) -> None:
     out = tmp_path_factory.mktemp("model")
 
     async def play() -> Any:
         with StandIn(turns=[items], api_key="sk-test", final_message="done") as server:
-            return await run_task(_run_settings(out), api_key="sk-test", base_url=server.base_url,
+            return await run_task(_run_settings(out, browser_server), api_key="sk-test", base_url=server.base_url,
                                   write_report=False)
 
     _assert_documented(asyncio.run(play()))
@@ -276,12 +280,12 @@ def test_generated_model_output_from_the_standin_ends_with_a_documented_status(
 @examples(6)
 @given(output=st.one_of(any_items, json_like))
 @example(output=[{"type": ["message"]}])  # an item type that is no string once ended in a TypeError
-def test_any_response_output_ends_with_a_documented_status(output: Any,
-                                                          tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_any_response_output_ends_with_a_documented_status(output: Any, tmp_path_factory: pytest.TempPathFactory,
+                                                          browser_server: str) -> None:
     body = json.dumps({"id": "resp_1", "object": "response", "status": "completed", "output": output}).encode()
     out = tmp_path_factory.mktemp("any")
     with CannedServer(Answer(body)) as server:
-        result = asyncio.run(run_task(_run_settings(out), api_key="sk-test", base_url=server.url + "/v1",
+        result = asyncio.run(run_task(_run_settings(out, browser_server), api_key="sk-test", base_url=server.url + "/v1",
                                       write_report=False))
     _assert_documented(result)
 

@@ -312,7 +312,7 @@ class _Report:
         status = m.get("status")
         kind = "Replay" if m.get("kind") == "replay" else "Run"
         scenario = m.get("scenario") if isinstance(m.get("scenario"), dict) else {}
-        tool = s.get("tool_format") or s.get("tool") or "—"
+        tool = m.get("tool") or m.get("tool_format") or s.get("tool_format") or s.get("tool") or "—"
         facts = [
             ("Model", f'{_e(_model(s))} <span class="muted">· {_e(tool)} tool</span>'),
             ("Environment", f'{_e(s.get("env") or "—")} <span class="muted">· {_e(m.get("display") or s.get("display") or "—")}</span>'),

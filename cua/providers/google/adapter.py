@@ -110,7 +110,8 @@ class GoogleProvider(Provider):
 
     def public(self) -> dict[str, Any]:
         s = self.settings
-        return {"provider": self.name, "action_set": self.action_set, "environment": environment_for(s.env)}
+        return {"provider": self.name, "tool": "computerUse", "action_set": self.action_set,
+                "computer_use_environment": environment_for(s.env)}
 
     async def aclose(self) -> None:
         if hasattr(self.client, "aclose"):
