@@ -20,7 +20,7 @@ vm-server:
 	@bash scripts/install-vm-server
 
 test: setup vm-server
-	$(PY) -m pytest -q -n 2 --dist worksteal
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 demo: setup
 	$(VENV)/bin/cua demo
