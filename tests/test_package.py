@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 import email
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import CUA, clean_env
-from test_demo import _offline
+from demo_checks import assert_demo_output, offline
 
 from cua.bundled import demo_app_folder, scenarios_folder
 
@@ -251,15 +250,12 @@ def test_a_wheel_runs_the_demo_and_serves_the_demo_app_from_an_empty_folder(tmp_
     assert package.is_relative_to(venv), where  # the wheel's cua, not the checkout's
     assert [Path(p) for p in where[1:]] == [package / "scenarios", package / "demo_app"]
 
-    demo = subprocess.run(_offline([str(cua), "demo"]), capture_output=True, text=True, cwd=empty, env=env,
+    demo = subprocess.run(offline([str(cua), "demo"]), capture_output=True, text=True, cwd=empty, env=env,
                           timeout=300)
-    assert demo.returncode == 0, demo.stdout + demo.stderr
-    assert "Traceback" not in demo.stderr
-    assert (empty / "runs" / "demo" / "index.html").is_file()
-    assert f"report: {Path('runs/demo/index.html')}" in demo.stdout
+    assert_demo_output(demo, empty / "runs" / "demo", empty)
 
     (empty / "test_demo_url.py").write_text(DEMO_URL_TEST, encoding="utf-8")
-    tests = subprocess.run(_offline([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_demo_url.py"]),
+    tests = subprocess.run(offline([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_demo_url.py"]),
                            capture_output=True, text=True, cwd=empty, env=env, timeout=120)
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "1 passed" in tests.stdout
