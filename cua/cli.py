@@ -134,6 +134,24 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--out", help="folder for run folders (default ./runs)")
     replay.add_argument("--json", action="store_true", help="print one JSON object with the result on stdout")
 
+    record = sub.add_parser("record", help="record what you do in a browser or on a desktop as a scenario")
+    record.add_argument("scenario", metavar="SCENARIO", help="the scenario file to write (e.g. login.cua.yaml)")
+    record.add_argument("--start-url", help="(browser) the page to start from")
+    record.add_argument("--task", help="what the flow does, for a model (default: written from the actions)")
+    record.add_argument("--env", choices=["browser", "ubuntu"], default="browser",
+                        help="a headed Chromium (default), or an X desktop")
+    record.add_argument("--display", type=_display, default="1024x768", help="viewport or screen size WxH")
+    record.add_argument("--x-display", help="(ubuntu) record this X display, e.g. :1")
+    record.add_argument("--launch", help="(ubuntu) start this program on the recorded display")
+    record.add_argument("--name", help="the scenario's name (default: the file name)")
+    record.add_argument("--secret-field", action="append", default=[], metavar="SELECTOR",
+                        help="(browser) text typed into fields matching SELECTOR is a secret (repeatable); "
+                             "password fields always are")
+    record.add_argument("--no-url-check", action="store_true", help="do not check the final URL")
+    record.add_argument("--out", default="runs", help="folder for the recording's run folder (default ./runs)")
+    record.add_argument("--json", action="store_true",
+                        help="print one JSON object (scenario, recording, steps, actions) on stdout")
+
     report = sub.add_parser("report", help="write the HTML report of run folders")
     report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     report.add_argument("--gif", action="store_true", help="also write an animated summary.gif")
@@ -368,6 +386,41 @@ async def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _cmd_record(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .record.session import RecordOptions, record
+
+    options = RecordOptions(
+        scenario=Path(args.scenario), start_url=args.start_url, task=args.task, env=args.env, display=args.display,
+        x_display=args.x_display, launch=args.launch, name=args.name, url_check=not args.no_url_check,
+        secret_fields=list(args.secret_field), out=Path(args.out),
+    )
+    result = await record(options, on_line=lambda line: print(line, file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps(result.as_dict()))
+    elif result.exit_code == 0:
+        print(f"scenario: {result.scenario}")
+        print(f"recording: {result.recording}")
+        print(f"report: {result.run_dir / 'report.html'}")
+    if result.exit_code != 0:
+        print(f"cua: the recording stopped: {result.error}; what was recorded is in {result.run_dir}",
+              file=sys.stderr)
+    else:
+        secrets = "".join(f"\n  {name}: set ${env} when replaying" for name, env in
+                          ((n, _secret_env(result, n)) for n in result.secrets))
+        print(f"cua: recorded {result.actions} actions in {result.steps} steps, {result.checks} checks{secrets}",
+              file=sys.stderr)
+    return result.exit_code
+
+
+def _secret_env(result: Any, name: str) -> str:
+    from .record.scenario_file import env_name
+    from .scenario import load_scenario
+
+    return load_scenario(result.scenario).variables[name].env or env_name(result.scenario.stem, name)
+
+
 async def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -409,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return USAGE_EXIT
     handlers = {"run": _cmd_run, "replay": _cmd_replay, "report": _cmd_report,
-                "schema": _cmd_schema, "demo": _cmd_demo}
+                "schema": _cmd_schema, "demo": _cmd_demo, "record": _cmd_record}
     try:
         return _run_async(handlers[args.command](args))
     except CuaError as exc:

@@ -14,7 +14,7 @@ import io
 import logging
 from pathlib import Path
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Mapping
 
 from ..actions import ScreenTransform, Size
 from ..errors import ActionNotSupported, EnvironmentError_, ModelOutputError, first_line
@@ -60,6 +60,8 @@ class BrowserEnvironment(Environment):
         wait_ms: int = DEFAULT_WAIT_MS,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
         launch_args: Iterable[str] = (),
+        init_scripts: Iterable[str] = (),
+        bindings: Mapping[str, Callable[..., Any]] | None = None,
     ) -> None:
         if cdp_url and ws_endpoint:
             raise EnvironmentError_("give either cdp_url or ws_endpoint, not both")
@@ -75,6 +77,10 @@ class BrowserEnvironment(Environment):
         self.wait_ms = wait_ms
         self.on_event = on_event
         self.launch_args = tuple(launch_args)
+        # Scripts every page and frame runs before its own, and functions they may call
+        # (window.<name>(...), called with Playwright's binding source first): `cua record`'s.
+        self.init_scripts = tuple(init_scripts)
+        self.bindings = dict(bindings or {})
         # The viewport is the display, so model space and CSS pixels coincide; the transform
         # still carries every coordinate so there is one place to change if that ever differs.
         self.transform = ScreenTransform(model=display, screen=display)
@@ -118,6 +124,10 @@ class BrowserEnvironment(Environment):
             self._context.on("requestfinished", self._on_request_finished)
             self._context.on("requestfailed", self._on_request_failed)
             await self._enforcer.attach(self._context)
+            for name, function in self.bindings.items():
+                await self._context.expose_binding(name, function)
+            for script in self.init_scripts:
+                await self._context.add_init_script(script)
             if self.trace_path is not None:
                 await self._context.tracing.start(screenshots=True, snapshots=True, sources=False)
             self._tabs.add(await self._context.new_page())
@@ -166,6 +176,16 @@ class BrowserEnvironment(Environment):
                 log.debug("stopping Playwright failed: %s", exc)
 
     # --- tabs and events ------------------------------------------------------------------------
+
+    @property
+    def context(self) -> BrowserContext | None:
+        """The browser context of this run (None before start and after stop)."""
+        return self._context
+
+    @property
+    def open_pages(self) -> list[Page]:
+        """Every open tab, oldest first (the last is the one actions go to)."""
+        return list(self._tabs.pages)
 
     @property
     def page(self) -> Page:

@@ -1,0 +1,310 @@
+"""``cua record``: one demonstration, from opening the environment to the files it leaves.
+
+The environment is the one a run uses (a headed Chromium, or an X display) with a capture beside
+it that turns the person's input into gestures. Gestures go through one queue to the
+``Demonstration``, which writes the run folder as it goes. When the person stops (Ctrl-C or
+SIGTERM, the toolbar's stop control, the last window closed) the run folder is finished, its report
+written, and the scenario file and its recording (``recordings/<name>/`` beside it, the layout
+``cua run --record`` writes) are saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import signal
+import time
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from ..config import RunSettings
+from ..environments.base import Environment
+from ..errors import ConfigError, CuaError, EnvironmentError_
+from ..lifecycle import render_report
+from ..redact import Redactor
+from ..runs.recording import save_recording
+from ..runs.writer import RunTrace, new_run_dir, slugify
+from .demonstration import Demonstration
+from .gestures import Gesture, Mark
+from .scenario_file import describe_action, env_name, scenario_document, url_check, write_scenario
+
+# After a gesture that may change the page, how long input must pause before the screen is looked
+# at to decide whether a new step began (a second click of a double click comes sooner).
+QUIET_S = 0.3
+
+
+@dataclass
+class RecordOptions:
+    scenario: Path
+    start_url: str | None = None
+    task: str | None = None
+    env: str = "browser"
+    display: str = "1024x768"
+    x_display: str | None = None
+    launch: str | None = None
+    name: str | None = None
+    url_check: bool = True
+    secret_fields: list[str] = field(default_factory=list)
+    out: Path = Path("runs")
+
+
+@dataclass
+class RecordResult:
+    scenario: Path
+    recording: Path
+    run_dir: Path
+    steps: int
+    actions: int
+    checks: int
+    secrets: list[str]
+    exit_code: int = 0
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"scenario": str(self.scenario), "recording": str(self.recording), "run_dir": str(self.run_dir),
+                "steps": self.steps, "actions": self.actions, "checks": self.checks, "secrets": self.secrets,
+                "exit_code": self.exit_code, "error": self.error}
+
+
+def scenario_name(options: RecordOptions) -> str:
+    return options.name or options.scenario.name.split(".")[0]
+
+
+def check_options(options: RecordOptions) -> None:
+    """Refuse what cannot be recorded before anything starts (exit 2, one message)."""
+    if options.scenario.suffix not in (".yaml", ".yml"):
+        raise ConfigError(f"{options.scenario}: a scenario file ends in .yaml (e.g. login.cua.yaml)")
+    if options.scenario.exists() and options.scenario.is_dir():
+        raise ConfigError(f"{options.scenario} is a folder; name the scenario file to write")
+    if not options.scenario.parent.is_dir():
+        raise ConfigError(f"{options.scenario.parent} does not exist; create the folder first")
+    if options.env == "browser" and not options.start_url:
+        raise ConfigError("--start-url is needed to record in the browser")
+    if options.env == "browser" and (options.x_display or options.launch):
+        raise ConfigError("--x-display and --launch are for --env ubuntu; the browser opens --start-url")
+    if not slugify(scenario_name(options), 80).replace("-", ""):
+        raise ConfigError(f"{scenario_name(options)!r} is not a usable scenario name; give --name")
+    from ..selector_syntax import check_selector
+
+    for selector in options.secret_fields:
+        try:
+            check_selector(selector)
+        except ValueError as exc:
+            raise ConfigError(f"--secret-field {selector!r}: {exc}") from None
+
+
+class Recorder:
+    """One recording: ``await Recorder(options).run()``; ``stop()`` ends it from outside."""
+
+    def __init__(self, options: RecordOptions, *, on_line: Callable[[str], None] | None = None) -> None:
+        check_options(options)
+        self.options = options
+        self.name = scenario_name(options)
+        self.on_line = on_line or (lambda line: None)
+        self.settings = RunSettings(task=options.task or "", model="scripted", env=options.env,  # type: ignore[arg-type]
+                                    display=options.display, start_url=options.start_url,
+                                    x_display=options.x_display, launch=options.launch, out=options.out)
+        self.redactor = Redactor()
+        self.queue: asyncio.Queue[Gesture | Mark] = asyncio.Queue()
+        self.stopping = asyncio.Event()
+        self.marks: list[dict[str, Any]] = []
+        self.baselines: list[tuple[Path, bytes]] = []
+        self.capture: Any = None
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _push(self, item: Gesture | Mark) -> None:
+        self.queue.put_nowait(item)
+
+    # -- the environment and its capture ---------------------------------------------------------
+    def _environment(self) -> Environment:
+        if self.options.env == "browser":
+            from ..environments.browser import BrowserEnvironment
+            from .browser import BrowserCapture, page_script
+
+            env = BrowserEnvironment(display=self.settings.size, start_url=self.options.start_url, headless=False,
+                                     init_scripts=[page_script(self.options.secret_fields)],
+                                     wait_ms=self.settings.wait_ms)
+            self.capture = BrowserCapture(env, self._push)
+            env.bindings.update(self.capture.binding())
+            return env
+        from .desktop import desktop_environment
+
+        env, self.capture = desktop_environment(self.settings, self._push)
+        return env
+
+    async def _screenshot(self, env: Environment) -> bytes:
+        hide = getattr(self.capture, "hide_toolbar", None)
+        if hide is None:
+            return await env.screenshot()
+        await hide(True)
+        try:
+            return await env.screenshot()
+        finally:
+            await hide(False)
+
+    def _ended_by_person(self) -> bool:
+        return self.stopping.is_set() or self.capture.stop_asked.is_set() or self.capture.closed.is_set()
+
+    # -- the recording ---------------------------------------------------------------------------
+    async def run(self) -> RecordResult:
+        env = self._environment()
+        run_dir = new_run_dir(self.options.out, f"record-{self.name}")
+        trace = RunTrace(run_dir, self.redactor)
+        started = time.monotonic()
+        trace.update(kind="run", made_by="demonstration", task=self.options.task or "", settings=self.settings.public(),
+                     scenario={"name": self.name, "path": str(self.options.scenario.resolve())},
+                     started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        demo = Demonstration(env, trace, self.redactor, screenshot=lambda: self._screenshot(env))
+        status, error = "completed", None
+        try:
+            await env.start()
+            await self.capture.watch()
+            await demo.begin()
+            self.on_line(self._ready_line())
+            await self._loop(demo)
+        except EnvironmentError_ as exc:
+            if not self._ended_by_person():  # a window closed while it was being read is the end, not an error
+                status, error = "error", str(exc)
+        finally:
+            await self.capture.close()
+            final_url = await self._final_url(env, demo)
+            with suppress(Exception):
+                await demo.finish(capture=not self.capture.closed.is_set() and status == "completed")
+            await self._save_baselines(env)
+            with suppress(Exception):
+                await env.stop()
+        return self._write(trace, demo, run_dir, started, status, error, final_url)
+
+    def _ready_line(self) -> str:
+        where = self.options.start_url or self.options.x_display or "the display"
+        return (f"Recording {where}. Use it as you always do; checks: the toolbar or Alt+Shift+T/E/R. "
+                "Stop with Ctrl-C here, the toolbar's Stop (Alt+Shift+S), or by closing the window.")
+
+    async def _loop(self, demo: Demonstration) -> None:
+        loop = asyncio.get_running_loop()
+        commit_at: float | None = None
+        while not self._ended_by_person():
+            try:
+                item = await asyncio.wait_for(self.queue.get(), 0.1)
+            except (asyncio.TimeoutError, TimeoutError):
+                item = None
+            if isinstance(item, Gesture):
+                before = demo.actions
+                demo.add(item)
+                if demo.actions > before:
+                    self.on_line(f"  {demo.actions:3d}  {describe_action(demo.last_entry())}")
+                if item.commits:
+                    commit_at = loop.time()
+            elif isinstance(item, Mark):
+                await self._mark(item, demo)
+            if commit_at is not None and loop.time() - commit_at >= QUIET_S and self.queue.empty():
+                commit_at = None
+                await demo.settled()
+
+    async def _mark(self, mark: Mark, demo: Demonstration) -> None:
+        check = dict(mark.check)
+        if "screenshot" in check:
+            region = check["screenshot"]["region"]
+            n = sum(1 for c in self.marks if "screenshot" in c) + 1
+            baseline = Path("baselines") / f"{self.name}-region-{n}.png"
+            png = await demo.capture_now()
+            self.baselines.append((self.options.scenario.parent / baseline, _crop(png, region)))
+            check = {"screenshot": {"region": region, "baseline": baseline.as_posix()}}
+        self.marks.append(check)
+        label = next(iter(check.values()))
+        self.on_line(f"  check: {next(iter(check))} {label if not isinstance(label, dict) else label.get('selector') or label.get('region')}")
+        tell = getattr(self.capture, "tell", None)
+        if tell is not None:
+            await tell(f"Check added ({len(self.marks)})")
+
+    async def _final_url(self, env: Environment, demo: Demonstration) -> str | None:
+        if self.capture.closed.is_set():
+            return demo.last_url
+        try:
+            return await env.current_url()
+        except CuaError:
+            return demo.last_url
+
+    async def _save_baselines(self, env: Environment) -> None:
+        for path, png in self.baselines:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png)
+
+    # -- the files -------------------------------------------------------------------------------
+    def _write(self, trace: RunTrace, demo: Demonstration, run_dir: Path, started: float, status: str,
+               error: str | None, final_url: str | None) -> RecordResult:
+        checks = list(self.marks)
+        if self.options.url_check and self.options.env == "browser":
+            pattern = url_check(self.options.start_url, final_url)
+            if pattern and not any(c.get("url_matches") == pattern for c in checks):
+                checks.append({"url_matches": pattern})
+        steps = demo.written_steps
+        task = self.options.task or _generated(steps)
+        secrets = {name: {"description": info.get("description")} for name, info in demo.secrets.items()}
+        env_spec: Any = "browser" if self.options.env == "browser" else self._env_spec()
+        document = scenario_document(name=self.name, task=task, start_url=self.options.start_url,
+                                     display=self.settings.display, env=env_spec, secrets=secrets, checks=checks,
+                                     steps=steps)
+        exit_code = 0 if status == "completed" else 4
+        trace.update(task=task, scenario={"name": self.name, "path": str(self.options.scenario.resolve()),
+                                          "checks": checks})
+        trace.update(status=status, exit_code=exit_code, error=error,
+                     finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                     duration_s=round(time.monotonic() - started, 3), steps=len(steps), final_url=final_url,
+                     final_text="Recorded by demonstration.", final_screen=demo.final_screen, checks=[])
+        trace.close()
+        render_report(run_dir)
+        recording = self.options.scenario.parent / "recordings" / self.options.scenario.name.split(".")[0]
+        if status == "completed":
+            write_scenario(self.options.scenario, document, recorded_from=self.options.start_url)
+            save_recording(run_dir, recording)
+        return RecordResult(self.options.scenario, recording, run_dir, len(steps), demo.actions, len(checks),
+                            sorted(secrets), exit_code, error)
+
+    def _env_spec(self) -> Any:
+        spec: dict[str, Any] = {"kind": self.options.env}
+        if self.options.launch:
+            spec["launch"] = self.options.launch
+        return spec if len(spec) > 1 else self.options.env
+
+
+def _generated(steps: list[dict[str, Any]]) -> str:
+    from .scenario_file import generated_task
+
+    return generated_task(steps)
+
+
+def _crop(png: bytes, region: dict[str, int]) -> bytes:
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    box = (region["x"], region["y"], region["x"] + region["width"], region["y"] + region["height"])
+    out = io.BytesIO()
+    image.crop(box).save(out, format="PNG")
+    return out.getvalue()
+
+
+async def record(options: RecordOptions, *, on_line: Callable[[str], None] | None = None,
+                 handle_signals: bool = True) -> RecordResult:
+    """Record until the person stops; Ctrl-C and SIGTERM end the recording (and save it)."""
+    recorder = Recorder(options, on_line=on_line)
+    loop = asyncio.get_running_loop()
+    handled = []
+    if handle_signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, recorder.stop)
+                handled.append(sig)
+    try:
+        return await recorder.run()
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+
+__all__ = ["RecordOptions", "RecordResult", "Recorder", "record", "env_name"]
