@@ -27,6 +27,7 @@ _SECRET_QUERY = re.compile(
     r"sig|signature|x-api-key|session|sessionid|jwt)$",
     re.IGNORECASE,
 )
+_PLACEHOLDER = re.compile(r"(\{\{[A-Za-z_][A-Za-z0-9_]*\}\})")
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
 
 
@@ -59,6 +60,8 @@ def mask_url(url: str) -> str:
 class Redactor:
     def __init__(self, secrets: dict[str, str] | None = None) -> None:
         self._pairs: list[tuple[str, str]] = []
+        self._pattern: re.Pattern[str] | None = None
+        self._masks: dict[str, str] = {}
         for name, value in (secrets or {}).items():
             self.add(name, value)
 
@@ -67,6 +70,7 @@ class Redactor:
         if value and all(value != v for v, _ in self._pairs):
             self._pairs.append((value, "{{" + name + "}}"))
             self._pairs.sort(key=lambda pair: -len(pair[0]))
+            self._pattern = None
 
     def add_url(self, name: str, url: str | None) -> None:
         """Mask the credentials inside ``url`` (user-info, ``token=`` query values)."""
@@ -87,10 +91,19 @@ class Redactor:
         return bool(self._pairs)
 
     def text(self, value: str) -> str:
-        for secret, mask in self._pairs:
-            if secret in value:
-                value = value.replace(secret, mask)
-        return value
+        if "{{" in value and self._pairs:  # a placeholder already there stays whole: a short secret
+            parts = _PLACEHOLDER.split(value)  # ("d") must not be masked inside {{password}}
+            return "".join(part if n % 2 else self._mask(part) for n, part in enumerate(parts))
+        return self._mask(value)
+
+    def _mask(self, value: str) -> str:
+        # One pass over the text, longest secret first: a mask written is never masked again.
+        if not self._pairs:
+            return value
+        if self._pattern is None:
+            self._pattern = re.compile("|".join(re.escape(secret) for secret, _ in self._pairs))
+            self._masks = dict(self._pairs)
+        return self._pattern.sub(lambda m: self._masks[m.group(0)], value)
 
     def encoded_text(self, value: str) -> str:
         """Mask secrets also as they appear JSON-escaped or URL-encoded (in recorded requests)."""

@@ -536,8 +536,9 @@ class ScenarioCheck:
         if spec.state == "visible" and not await locator.is_visible():
             return False, f"{spec.selector} exists but is not visible"
         if spec.has_text is not None:
-            text = (await locator.inner_text()).strip()
-            if spec.has_text not in text:
+            # Runs of white space (line breaks between an element's children) count as one space.
+            text = " ".join((await locator.inner_text()).split())
+            if " ".join(spec.has_text.split()) not in text:
                 return False, f"{spec.selector} has text {text[:80]!r}"
         return True, f"{spec.selector} {'is visible' if spec.state == 'visible' else 'exists'}"
 

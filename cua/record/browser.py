@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BINDING = "__cuaRecord"
+# The browser's own shortcuts: to the address bar (what is typed there is recorded as the
+# navigation it makes), and Back and Forward (recorded as the navigation, not as keys).
+BROWSER_KEYS = ({"CTRL", "l"}, {"ALT", "d"}, {"F6"}, {"ALT", "ARROWLEFT"}, {"ALT", "ARROWRIGHT"})
 # Navigations the person started with the browser's own controls (CDP NavigationEntry.transitionType).
 FROM_ADDRESS_BAR = {"typed", "generated", "auto_bookmark", "keyword", "keyword_generated"}
 # Wheel events this far apart in time (s) or place (px) are separate scrolls.
@@ -118,7 +121,10 @@ class BrowserCapture:
             return
         if len(name) == 1 and mods == ["SHIFT"]:  # Shift+letter arrives as text; Shift+Tab is a chord
             mods = []
-        self.push(Gesture(Keypress(keys=chord(mods, name)), secret=secret))
+        keys = chord(mods, name)
+        if set(keys) in BROWSER_KEYS:
+            return
+        self.push(Gesture(Keypress(keys=keys), secret=secret))
 
     def _add_wheel(self, x: int, y: int, dx: float, dy: float, mods: list[str]) -> None:
         loop = asyncio.get_running_loop()

@@ -74,6 +74,8 @@ class Demonstration:
         self._secret_values: dict[str, str] = {}
         self._step: _Step | None = None
         self._last_png = b""
+        self._entries: list[dict[str, Any]] = []  # every action, in order (for progress lines)
+        self._announced = 0
 
     # -- the screen --------------------------------------------------------------------------------
     async def _capture(self) -> tuple[bytes, str, str | None]:
@@ -99,10 +101,13 @@ class Demonstration:
     def last_screenshot(self) -> bytes:
         return self._last_png
 
-    async def settled(self) -> None:
-        """After a gesture that may have changed the page: start a new step if it did."""
+    async def settled(self, *, typed: bool = False) -> None:
+        """After a gesture that may have changed the page: start a new step if it did. After
+        typing (``typed``) a step that has no action yet starts from the screen with the text."""
         step = self._step
         assert step is not None, "begin() first"
+        if typed and step.entries:
+            return
         png, rel, url = await self._capture()
         if url == step.url and not screen_changed(step.png, png):
             return
@@ -118,9 +123,19 @@ class Demonstration:
         assert step is not None, "begin() first"
         action = gesture.action
         if isinstance(action, Type):
-            self._type(step, action.text, gesture.secret)
+            growing = self._typing_step()
+            if growing is not None and growing.typing is not None and growing.typing[1] == gesture.secret:
+                self._type(growing, action.text, gesture.secret)
+                return
+            # Text typed right after the click that began a new step belongs with that click.
+            previous = self._previous
+            after_click = previous is not None and not step.entries and previous.url == step.url and \
+                previous.entries[-1]["action"].get("type") in ("click", "double_click", "triple_click")
+            typing_step = previous if after_click and previous is not None else step
+            self._type(typing_step, action.text, gesture.secret)
             return
-        if isinstance(action, Keypress) and action.keys == ["BACKSPACE"] and self._take_back(step):
+        if isinstance(action, Keypress) and action.keys == ["BACKSPACE"] and any(
+                self._take_back(s) for s in (step, self._previous) if s is not None and s is self._typing_step()):
             return
         if isinstance(action, Click) and gesture.count > 1 and self._upgrade(gesture):
             return
@@ -132,11 +147,32 @@ class Demonstration:
             entry["anchor"] = {"x": x, "y": y, **({"element": gesture.element} if gesture.element else {})}
         self._append(step, entry)
 
+    def _typing_step(self) -> _Step | None:
+        """The step whose last action is text still being typed."""
+        for step in (self._step, self._previous):
+            if step is not None and step.entries:
+                return step if step.typing is not None and step.typing[0] == len(step.entries) - 1 else None
+        return None
+
     def _append(self, step: _Step, entry: dict[str, Any]) -> None:
-        if not step.entries:
+        if step is self._step and not step.entries:
             self._flush_previous()
+        for other in (self._step, self._previous):
+            if other is not None and other is not step:
+                other.typing = None
         step.entries.append(entry)
+        self._entries.append(entry)
         self.actions += 1
+
+    def finished_actions(self) -> list[dict[str, Any]]:
+        """The actions complete since the last call (text still being typed is not), each as it
+        will be written: a secret's text as its ``{{name}}``."""
+        growing = self._typing_step()
+        last = growing.entries[-1] if growing is not None else None
+        done = [e for e in self._entries[self._announced:] if e is not last]
+        self._announced += len(done)
+        return [{**e, "action": {**e["action"], "text": "{{" + e["secret"] + "}}"}} if e.get("secret") else e
+                for e in done]
 
     def _type(self, step: _Step, text: str, secret: str | None) -> None:
         if step.typing is not None and step.typing[1] == secret and step.typing[0] == len(step.entries) - 1:
@@ -235,13 +271,6 @@ class Demonstration:
     @property
     def secret_values(self) -> dict[str, str]:
         return dict(self._secret_values)
-
-    def last_entry(self) -> dict[str, Any]:
-        """The action added last (as it will be written, before secrets are masked)."""
-        for step in (self._step, self._previous):
-            if step is not None and step.entries:
-                return step.entries[-1]
-        return {"action": {}}
 
     async def finish(self, *, capture: bool = True) -> None:
         """Close the last step on the screen as it is now (or, with the window gone, as it was

@@ -11,7 +11,7 @@
   const MOVED = 5;          // CSS pixels a pressed pointer moves before a click becomes a drag
   const MULTI_CLICK_MS = 500;
   let toolbarHost = null;
-  let mode = null;          // null | 'element' | 'region': what the next press on the page makes
+  let mode = null;          // null | 'text' | 'element' | 'region': what the next press on the page makes
   let press = null;         // the pointer press in progress
   let lastPress = null;     // for click counts: {x, y, button, t, count}
 
@@ -43,10 +43,16 @@
   // --- the pointer ---------------------------------------------------------------------------
   window.addEventListener('pointerdown', (e) => {
     if (inToolbar(e)) return;
-    if (mode === 'element') {
+    if (mode === 'element' || mode === 'text') {
       e.preventDefault(); e.stopImmediatePropagation();
-      const el = element(deepTarget(e));
-      send({kind: 'check', check: 'element', element: el, text: el.text});
+      const target = deepTarget(e);
+      if (mode === 'element') {
+        send({kind: 'check', check: 'element', element: element(target)});
+      } else {
+        const text = (target.innerText || target.textContent || '').replace(/\s+/g, ' ').trim();
+        if (text) send({kind: 'check', check: 'text', text: text.slice(0, 200)});
+        else toast('No text there');
+      }
       setMode(null);
       swallowClick();
       return;
@@ -75,7 +81,11 @@
   };
   window.addEventListener('pointermove', (e) => {
     if (press && press.region) { showBox(press.x0, press.y0, e.clientX, e.clientY); return; }
-    if (press && e.buttons) sample(e.clientX, e.clientY);
+    if (!press) return;  // (not e.buttons: 0 for some X servers' input)
+    // Moves that came between two frames arrive as one event: take each point they hold.
+    for (const m of (e.getCoalescedEvents && e.getCoalescedEvents().length ? e.getCoalescedEvents() : [e])) {
+      sample(m.clientX, m.clientY);
+    }
   }, true);
   // A native drag and drop (draggable=true) stops pointer events until the drop.
   window.addEventListener('dragover', (e) => sample(e.clientX, e.clientY), true);
@@ -152,12 +162,9 @@
   function command(name) {
     if (window.top !== window) { window.top.postMessage({__cuaRecorder: name}, '*'); return; }
     if (name === 'stop') { toast('Recording stopped'); send({kind: 'stop'}); return; }
-    if (name === 'text') {
+    if (name === 'text') {  // the selected text, else the text of the next element clicked
       const text = String(window.getSelection() || '').replace(/\s+/g, ' ').trim();
-      if (!text) { toast('Select the text to check first'); return; }
-      send({kind: 'check', check: 'text', text: text.slice(0, 200)});
-      toast('Check added: text "' + text.slice(0, 40) + '" is visible');
-      return;
+      if (text) { send({kind: 'check', check: 'text', text: text.slice(0, 200)}); return; }
     }
     setMode(mode === name ? null : name);
   }
@@ -169,6 +176,7 @@
     mode = next;
     for (const [name, b] of Object.entries(buttons)) b.classList.toggle('on', name === mode);
     if (next === 'element') toast('Click the element that must be visible (Esc cancels)');
+    if (next === 'text') toast('Click the text that must be visible, or select it first (Esc cancels)');
     if (next === 'region') toast('Drag a box around the region to check (Esc cancels)');
   }
   function toast(text) {
@@ -223,7 +231,7 @@
       b.addEventListener('mousedown', (e) => e.preventDefault());
       b.addEventListener('click', (e) => { e.preventDefault(); command(b.dataset.c); });
     }
-    delete buttons.stop; delete buttons.text;
+    delete buttons.stop;
     document.documentElement.appendChild(toolbarHost);
   }
   if (document.documentElement) installToolbar();

@@ -113,6 +113,7 @@ class Recorder:
         self.marks: list[dict[str, Any]] = []
         self.baselines: list[tuple[Path, bytes]] = []
         self.capture: Any = None
+        self._announced = 0
 
     def stop(self) -> None:
         self.stopping.set()
@@ -175,6 +176,7 @@ class Recorder:
             final_url = await self._final_url(env, demo)
             with suppress(Exception):
                 await demo.finish(capture=not self.capture.closed.is_set() and status == "completed")
+            self._announce(demo)
             await self._save_baselines(env)
             with suppress(Exception):
                 await env.stop()
@@ -188,23 +190,32 @@ class Recorder:
     async def _loop(self, demo: Demonstration) -> None:
         loop = asyncio.get_running_loop()
         commit_at: float | None = None
+        typed_at: float | None = None
         while not self._ended_by_person():
             try:
                 item = await asyncio.wait_for(self.queue.get(), 0.1)
             except (asyncio.TimeoutError, TimeoutError):
                 item = None
             if isinstance(item, Gesture):
-                before = demo.actions
                 demo.add(item)
-                if demo.actions > before:
-                    self.on_line(f"  {demo.actions:3d}  {describe_action(demo.last_entry())}")
+                self._announce(demo)
                 if item.commits:
                     commit_at = loop.time()
+                else:
+                    typed_at = loop.time()
             elif isinstance(item, Mark):
                 await self._mark(item, demo)
             if commit_at is not None and loop.time() - commit_at >= QUIET_S and self.queue.empty():
-                commit_at = None
+                commit_at = typed_at = None
                 await demo.settled()
+            elif typed_at is not None and loop.time() - typed_at >= QUIET_S and self.queue.empty():
+                typed_at = None
+                await demo.settled(typed=True)
+
+    def _announce(self, demo: Demonstration) -> None:
+        for entry in demo.finished_actions():
+            self._announced += 1
+            self.on_line(f"  {self._announced:3d}  {describe_action(entry)}")
 
     async def _mark(self, mark: Mark, demo: Demonstration) -> None:
         check = dict(mark.check)
