@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,7 @@ if find_chromium() is None:  # pragma: no cover - the dev setup installs it
     pytest.skip("no Chromium installed (make setup)", allow_module_level=True)
 
 PASSWORD = "s3cret"  # the demo app's; typed by the person, it must be nowhere in what the recording writes
+EMAIL = "ada@example.com"  # typed into a field recorded with --secret-field: a secret too
 PAUSE = 0.4  # a person's pause between gestures
 
 
@@ -129,7 +131,22 @@ class Person:
 
     def wheel(self, x: int, y: int, notches: int) -> None:
         self.xdotool(*self._at(x, y), "sleep", "0.1", "click", "--repeat", str(notches), "--delay", "30", "5")
-        time.sleep(PAUSE + 1.2)  # a person waits for the smooth scroll to end
+        self.wait_still()  # for the smooth scroll to end
+
+    def wait_still(self, timeout: float = 15) -> None:
+        """Wait, as a person looks, until the screen stops changing (a page loading, a scroll)."""
+        from PIL import Image, ImageChops, ImageGrab
+
+        def grab() -> Image.Image:
+            return ImageGrab.grab(xdisplay=self.env["DISPLAY"]).convert("L")
+
+        before, still, deadline = grab(), 0, time.monotonic() + timeout
+        while still < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            now = grab()
+            changed = ImageChops.difference(before, now).point(lambda v: 255 if v > 24 else 0).histogram()[255]
+            still = still + 1 if changed < 40 else 0  # (a caret may blink)
+            before = now
 
 
 # --- the flows (viewport coordinates: demo_app/coords.json) ----------------------------------------
@@ -141,7 +158,7 @@ def login(p: Person) -> None:
     p.click(232, 259)
     p.type(PASSWORD)
     p.click(109, 343)
-    time.sleep(0.6)  # the dashboard loads
+    p.wait_still()  # the dashboard loads
     p.key("alt+shift+t")  # a check: the next click picks the text under it
     p.click(272, 151)
     p.key("alt+shift+r")  # a check: the region dragged next looks the same on replay (the nav bar)
@@ -161,7 +178,7 @@ def form(p: Person) -> None:
     p.click(339, 326)  # the topic
     p.click(198, 422)  # the terms
     p.click(249, 472)
-    time.sleep(0.5)
+    p.wait_still()
     p.key("alt+shift+e")  # a check: the element clicked next must be visible (with its text)
     p.click(226, 216)  # the e-mail address the page says it sent
 
@@ -183,7 +200,7 @@ def new_tab(p: Person) -> None:
     p.key("ctrl+k")
     p.key("Escape")
     p.click(125, 181)  # opens newtab.html in a new tab
-    time.sleep(1.0)
+    p.wait_still()
     p.click(96, 199)
 
 
@@ -191,9 +208,9 @@ def menu(p: Person, site: str) -> None:
     p.key("ctrl+l")  # the address bar: another page, then Back
     p.type(f"{site}/links.html")
     p.key("Return")
-    time.sleep(0.8)
+    p.wait_still()
     p.key("alt+Left")
-    time.sleep(0.8)
+    p.wait_still()
     p.click(232, 177, button=3)  # report.pdf's context menu
     p.click(312, 230)  # Delete
     p.key("alt+shift+t")
@@ -206,14 +223,14 @@ class Flow:
     name: str
     page: str
     person: Callable[[Person], None]
-    ends_by: str = "sigint"  # or "stop" (the stop hotkey) or "close" (closing the window)
+    ends_by: str = "sigint"  # or sigterm, "stop" (the stop hotkey) or "close" (closing the window)
     record_args: list[str] = field(default_factory=list)
 
 
 FLOWS = [
     Flow("login", "login.html", login),
-    Flow("form", "form.html", form, ends_by="stop"),
-    Flow("board", "board.html", board),
+    Flow("form", "form.html", form, ends_by="stop", record_args=["--secret-field", "#email"]),
+    Flow("board", "board.html", board, ends_by="sigterm"),
     Flow("list", "list.html", long_list, ends_by="close"),
     Flow("new-tab", "links.html", new_tab),
     Flow("menu", "menu.html", menu),
@@ -230,6 +247,8 @@ class Recorded:
     scenario: dict[str, Any]
     replay: Finished | None = None
     drifted: Finished | None = None
+    scripted: Finished | None = None  # cua run SCENARIO --model scripted: the script a model falls back to
+    as_test: subprocess.CompletedProcess[str] | None = None  # pytest --cua-mode replay on the folder
 
     @property
     def path(self) -> Path:
@@ -271,6 +290,8 @@ def _record(flow: Flow, site: str, root: Path, offset: tuple[int, int]) -> Recor
             person.key("alt+shift+s")
         elif flow.ends_by == "close":
             person.key("ctrl+shift+w")
+        elif flow.ends_by == "sigterm":
+            proc.terminate()
         else:
             proc.send_signal(signal.SIGINT)
         out = proc.stdout.read()  # type: ignore[union-attr]
@@ -284,9 +305,22 @@ def _record(flow: Flow, site: str, root: Path, offset: tuple[int, int]) -> Recor
     return Recorded(flow, folder, result, scenario)
 
 
+def _env() -> dict[str, str]:
+    return clean_env(PYTHONPATH=os.environ.get("PYTHONPATH", ""), CUA_LOGIN_PASSWORD=PASSWORD,
+                     CUA_FORM_EMAIL=EMAIL)
+
+
 def _replay(recorded: Recorded, *extra: str) -> Finished:
-    env = clean_env(PYTHONPATH=os.environ.get("PYTHONPATH", ""), CUA_LOGIN_PASSWORD=PASSWORD)
-    return finish(start_cua(["replay", recorded.path.name, "--json", *extra], env, recorded.folder), timeout=120)
+    return finish(start_cua(["replay", recorded.path.name, "--json", *extra], _env(), recorded.folder), timeout=120)
+
+
+def _other_ways(recorded: Recorded) -> None:
+    """The scenario as a scripted run and as a pytest test (a model run plays like the first)."""
+    recorded.scripted = finish(start_cua(["run", recorded.path.name, "--model", "scripted", "--json"], _env(),
+                                         recorded.folder), timeout=120)
+    recorded.as_test = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                       "--cua-mode=replay", "--cua-out=runs", recorded.path.name],
+                                      cwd=recorded.folder, env=_env(), capture_output=True, text=True, timeout=180)
 
 
 @pytest.fixture(scope="module")
@@ -295,7 +329,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Rec
     with serve_demo() as server:
         site = server.url("").rstrip("/")
         offset = chrome_offset()
-        with ThreadPoolExecutor(len(FLOWS)) as pool:
+        with ThreadPoolExecutor(3) as pool:
             done = dict(zip([f.name for f in FLOWS], pool.map(lambda f: _record(f, site, root, offset), FLOWS)))
 
         def replays(r: Recorded) -> None:
@@ -303,6 +337,8 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Rec
                 return
             r.replay = _replay(r)
             r.drifted = _replay(r, "--start-url", f"{site}/{r.flow.page}?shift=1")
+            if r.flow.name in ("login", "board"):
+                _other_ways(r)
 
         with ThreadPoolExecutor(3) as pool:
             list(pool.map(replays, done.values()))
@@ -338,9 +374,10 @@ def test_login_types_text_and_a_secret_that_is_written_nowhere(recorded: dict[st
     assert r.scenario["variables"] == {"password": {"secret": True, "env": "CUA_LOGIN_PASSWORD"}}
     assert {"text_visible": "Welcome, demo"} in r.scenario["checks"]
     assert {"url_matches": r"/dashboard\.html(?:[?#]|$)"} in r.scenario["checks"]
-    for name in ("login", "form"):  # and in no other file of any recording, run folder or report
-        leaked = [str(f) for f in recorded[name].folder.rglob("*") if f.is_file() and PASSWORD.encode() in f.read_bytes()]
+    for name, secret in (("login", PASSWORD), ("form", EMAIL)):  # nor in any file a recording left
+        leaked = [str(f) for f in recorded[name].folder.rglob("*") if f.is_file() and secret.encode() in f.read_bytes()]
         assert leaked == []
+        assert secret not in recorded[name].result.stderr + recorded[name].result.stdout
     assert PASSWORD not in r.result.stderr + r.result.stdout
     assert PASSWORD not in r.replay.stderr + r.replay.stdout  # type: ignore[union-attr]
 
@@ -349,10 +386,12 @@ def test_form_coalesces_typing_corrects_typos_and_records_keys(recorded: dict[st
     r = recording(recorded, "form")
     actions = r.actions()
     typed = [a["text"] for a in actions if a["type"] == "type"]
-    assert typed == ["Ada", "ada@example.com", "36"]
+    assert typed == ["Ada", "{{email}}", "36"]  # the typo corrected; --secret-field made it a secret
+    assert r.scenario["variables"] == {"email": {"secret": True, "env": "CUA_FORM_EMAIL"}}
     assert {"type": "keypress", "keys": ["TAB"]} in actions
     checks = r.scenario["checks"]
-    assert [c["selector"]["has_text"] for c in checks if "selector" in c] == ["ada@example.com"], checks
+    # The page shows the address back: the check made from it names the variable, not the value.
+    assert [c["selector"]["has_text"] for c in checks if "selector" in c] == ["{{email}}"], checks
 
 
 def test_board_records_the_drag_path(recorded: dict[str, Recorded]) -> None:
@@ -366,8 +405,10 @@ def test_board_records_the_drag_path(recorded: dict[str, Recorded]) -> None:
 
 def test_list_records_one_scroll_of_the_pane_and_ends_when_the_window_closes(recorded: dict[str, Recorded]) -> None:
     r = recording(recorded, "list")
-    scroll, click = r.actions()  # (the Select button's click, and the check's click not recorded)
-    assert scroll["type"] == "scroll" and (scroll["x"], scroll["y"]) == (272, 352) and scroll["scroll_y"] > 4000
+    *scrolls, click = r.actions()  # (the check's click is not recorded)
+    # One scroll of the pane (two when the burst of wheel events came with a pause in it).
+    assert len(scrolls) in (1, 2) and {(a["type"], a["x"], a["y"]) for a in scrolls} == {("scroll", 272, 352)}
+    assert sum(a["scroll_y"] for a in scrolls) == 38 * 120, r.result.stderr
     assert click["type"] == "click" and (click["x"], click["y"]) == (446, 376)
     assert {"text_visible": "Selected row 150"} in r.scenario["checks"]
 
@@ -385,6 +426,15 @@ def test_menu_records_the_address_bar_back_a_double_and_a_right_click(recorded: 
     assert [a["type"] for a in actions] == ["navigate", "back", "click", "click", "double_click"], actions
     assert actions[0]["url"].endswith("/links.html") and actions[2]["button"] == "right"
     assert {"text_visible": "Deleted report.pdf"} in r.scenario["checks"]
+
+
+def test_the_scenario_runs_as_a_script_and_as_a_pytest_test(recorded: dict[str, Recorded]) -> None:
+    for name in ("login", "board"):
+        r = recording(recorded, name)
+        assert r.scripted is not None and r.scripted.code == 0, r.scripted.stderr if r.scripted else None
+        assert all(c["ok"] for c in r.scripted.json()["checks"])
+        assert r.as_test is not None and r.as_test.returncode == 0, r.as_test.stdout + r.as_test.stderr
+        assert "1 passed" in r.as_test.stdout
 
 
 # --- replays --------------------------------------------------------------------------------------

@@ -194,6 +194,16 @@
   window.__cuaRecorderHide = (hidden) => { if (toolbarHost) toolbarHost.style.display = hidden ? 'none' : ''; };
   window.__cuaRecorderChecked = (text) => toast(text);
 
+  // What is typed into a secret field shows as dots, as in a password field, while recording.
+  function maskSecretFields() {
+    if (!CONFIG.secretSelectors.length || !document.documentElement) return;
+    const style = document.createElement('style');
+    style.textContent = CONFIG.secretSelectors.map((s) => s + '{-webkit-text-security: disc !important}').join('\n');
+    document.documentElement.appendChild(style);
+  }
+  if (document.documentElement) maskSecretFields();
+  else document.addEventListener('readystatechange', maskSecretFields, {once: true});
+
   function installToolbar() {
     if (!CONFIG.toolbar || window.top !== window || toolbarHost || !document.documentElement) return;
     toolbarHost = document.createElement('cua-recorder');

@@ -129,6 +129,9 @@ class Recorder:
 
             env = BrowserEnvironment(display=self.settings.size, start_url=self.options.start_url, headless=False,
                                      init_scripts=[page_script(self.options.secret_fields)],
+                                     # A wheel notch moves the page at once: what the recording
+                                     # says was scrolled is where the page is when the next input comes.
+                                     launch_args=["--disable-smooth-scrolling"],
                                      wait_ms=self.settings.wait_ms)
             self.capture = BrowserCapture(env, self._push)
             env.bindings.update(self.capture.binding())
@@ -249,13 +252,14 @@ class Recorder:
     # -- the files -------------------------------------------------------------------------------
     def _write(self, trace: RunTrace, demo: Demonstration, run_dir: Path, started: float, status: str,
                error: str | None, final_url: str | None) -> RecordResult:
-        checks = list(self.marks)
+        # A check may hold what was typed into a secret field (the page shows it back): masked too.
+        checks = self.redactor.obj(list(self.marks))
         if self.options.url_check and self.options.env == "browser":
             pattern = url_check(self.options.start_url, final_url)
             if pattern and not any(c.get("url_matches") == pattern for c in checks):
                 checks.append({"url_matches": pattern})
         steps = demo.written_steps
-        task = self.options.task or _generated(steps)
+        task = self.redactor.text(self.options.task or _generated(steps))
         secrets = {name: {"description": info.get("description")} for name, info in demo.secrets.items()}
         env_spec: Any = "browser" if self.options.env == "browser" else self._env_spec()
         document = scenario_document(name=self.name, task=task, start_url=self.options.start_url,
