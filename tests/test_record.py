@@ -457,3 +457,25 @@ def test_the_written_scenario_replays_green_healed_on_the_drifted_pages(recorded
     result = r.drifted.json()
     assert result["status"] == "completed" and result["healed"] >= 1
     assert all(c["ok"] for c in result["checks"])
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "display", "code", "message"), [
+    (["notes.txt", "--start-url", "http://127.0.0.1:9/"], ":0", 2, "a scenario file ends in .yaml"),
+    (["login.cua.yaml"], ":0", 2, "--start-url is needed"),
+    (["missing/login.cua.yaml", "--start-url", "http://127.0.0.1:9/"], ":0", 2, "does not exist"),
+    (["login.cua.yaml", "--start-url", "http://127.0.0.1:9/", "--secret-field", "input[["], ":0", 2,
+     "--secret-field 'input[['"),
+    (["login.cua.yaml", "--start-url", "http://127.0.0.1:9/"], None, 4, "there is no display"),
+])
+def test_what_cannot_be_recorded_is_one_message_and_an_exit_code(tmp_path: Path, args: list[str],
+                                                                  display: str | None, code: int, message: str) -> None:
+    env = {k: v for k, v in _env().items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    if display:
+        env["DISPLAY"] = display
+    done = finish(start_cua(["record", *args], env, tmp_path), timeout=60)
+    assert done.code == code, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and list(tmp_path.iterdir()) == []

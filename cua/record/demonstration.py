@@ -228,14 +228,12 @@ class Demonstration:
             "step": 0,  # numbered when written
             "screen_before": step.screen_before,
             "elapsed_s": round(step.started, 3),
-            "model_ms": 0,
             "items": [],
             "reasoning": "",
             "text": "",
             "actions": step.entries,
             "functions": [],
             "safety_checks": [],
-            "settle_ms": 0,
             "screen_after": screen_after,
             "url": url,
         }

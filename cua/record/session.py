@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import signal
+import sys
 import time
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -85,6 +87,10 @@ def check_options(options: RecordOptions) -> None:
         raise ConfigError("--start-url is needed to record in the browser")
     if options.env == "browser" and (options.x_display or options.launch):
         raise ConfigError("--x-display and --launch are for --env ubuntu; the browser opens --start-url")
+    if options.env == "browser" and sys.platform.startswith("linux") and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise EnvironmentError_("cua record opens a browser window, and there is no display ($DISPLAY is not "
+                                "set): run it in a desktop session, or under xvfb-run to try it")
     if not slugify(scenario_name(options), 80).replace("-", ""):
         raise ConfigError(f"{scenario_name(options)!r} is not a usable scenario name; give --name")
     from ..selector_syntax import check_selector
@@ -157,6 +163,7 @@ class Recorder:
     # -- the recording ---------------------------------------------------------------------------
     async def run(self) -> RecordResult:
         env = self._environment()
+        await env.start()  # (a browser that cannot open leaves no run folder behind)
         run_dir = new_run_dir(self.options.out, f"record-{self.name}")
         trace = RunTrace(run_dir, self.redactor)
         started = time.monotonic()
@@ -166,7 +173,6 @@ class Recorder:
         demo = Demonstration(env, trace, self.redactor, screenshot=lambda: self._screenshot(env))
         status, error = "completed", None
         try:
-            await env.start()
             await self.capture.watch()
             await demo.begin()
             self.on_line(self._ready_line())

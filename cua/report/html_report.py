@@ -313,8 +313,11 @@ class _Report:
         kind = "Replay" if m.get("kind") == "replay" else "Run"
         scenario = m.get("scenario") if isinstance(m.get("scenario"), dict) else {}
         tool = m.get("tool") or m.get("tool_format") or s.get("tool_format") or s.get("tool") or "—"
+        model = f'{_e(_model(s))} <span class="muted">· {_e(tool)} tool</span>'
+        if m.get("made_by") == "demonstration":  # cua record: a person's input, no model
+            model = 'none <span class="muted">· recorded by demonstration</span>'
         facts = [
-            ("Model", f'{_e(_model(s))} <span class="muted">· {_e(tool)} tool</span>'),
+            ("Model", model),
             ("Environment", f'{_e(s.get("env") or "—")} <span class="muted">· {_e(m.get("display") or s.get("display") or "—")}</span>'),
             ("Started", _e(_when(m.get("started_at")))),
             ("Duration", _e(_duration(m.get("duration_s"))) if status != "running" else "—"),
@@ -456,7 +459,8 @@ class _Report:
         if usage:
             chips.append(f"{_count(usage.get('total_tokens'))} tokens")
 
-        caption = f"Step {n} — the screen the model saw"
+        seen_by = "the person" if self.meta.get("made_by") == "demonstration" else "the model"
+        caption = f"Step {n} — the screen {seen_by} saw"
         detail = "".join([
             self._block("Reasoning", step.get("reasoning"), "reasoning"),
             self._block("Assistant", step.get("text"), "assistant"),
@@ -473,7 +477,7 @@ class _Report:
             classes += " is-diverged"
             body = f'{self._diverged(step)}<div class="step-detail">{detail}</div>'
         else:
-            label = "what the model saw" + (" — marks show the actions" if actions else "")
+            label = f"what {seen_by} saw" + (" — marks show the actions" if actions else "")
             shot = _figure(self.screens, step.get("screen_before"), label, caption, actions, cls="step-shot")
             body = f'<div class="step-body">{shot}<div class="step-detail">{detail}</div></div>'
         return f"""<article class="{classes}" id="step-{_e(n)}" data-step="{_e(n)}">

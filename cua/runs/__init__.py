@@ -30,7 +30,8 @@ completed | failed | max_steps | timeout | safety_denied | error | interrupted |
 ``duration_s``, ``steps``, ``usage`` {input_tokens, output_tokens, reasoning_tokens, total_tokens},
 ``cost`` (USD or null), ``final_text``, ``final_url``, ``error``, ``reason``, ``checks``
 [{name, ok, detail, expected_screen?, actual_screen?}], ``healed``, ``diverged_at``,
-``initial_screen``, ``final_screen``, ``display`` (the size the model saw: for a screen of another
+``initial_screen``, ``final_screen``, ``made_by`` ("demonstration": ``cua record`` wrote it from a
+person's input; its steps have no model fields), ``display`` (the size the model saw: for a screen of another
 shape than ``settings.display``, the part of it that shape fills); a replay adds ``source_run``; a
 scenario run ``scenario``.
 
