@@ -25,7 +25,6 @@ from typing import Any, Callable
 from ..config import RunSettings
 from ..environments.base import Environment
 from ..errors import ConfigError, CuaError, EnvironmentError_
-from ..lifecycle import render_report
 from ..redact import Redactor
 from ..runs.recording import save_recording
 from ..runs.writer import RunTrace, new_run_dir, slugify
@@ -279,7 +278,9 @@ class Recorder:
                      duration_s=round(time.monotonic() - started, 3), steps=len(steps), final_url=final_url,
                      final_text="Recorded by demonstration.", final_screen=demo.final_screen, checks=[])
         trace.close()
-        render_report(run_dir)
+        from ..report.html_report import write_report
+
+        write_report(run_dir)
         recording = self.options.scenario.parent / "recordings" / self.options.scenario.name.split(".")[0]
         if status == "completed":
             write_scenario(self.options.scenario, document, recorded_from=self.options.start_url)
