@@ -8,7 +8,6 @@ The flows are recorded side by side (one display each) and shared by the tests t
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal

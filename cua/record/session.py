@@ -30,7 +30,7 @@ from ..runs.recording import save_recording
 from ..runs.writer import RunTrace, new_run_dir, slugify
 from .demonstration import Demonstration
 from .gestures import Gesture, Mark
-from .scenario_file import describe_action, env_name, scenario_document, url_check, write_scenario
+from .scenario_file import describe_action, env_name, generated_task, scenario_document, url_check, write_scenario
 
 # After a gesture that may change the page, how long input must pause before the screen is looked
 # at to decide whether a new step began (a second click of a double click comes sooner).
@@ -181,11 +181,12 @@ class Recorder:
                 status, error = "error", str(exc)
         finally:
             await self.capture.close()
+            await self._drain(demo)
             final_url = await self._final_url(env, demo)
             with suppress(Exception):
                 await demo.finish(capture=not self.capture.closed.is_set() and status == "completed")
             self._announce(demo)
-            await self._save_baselines(env)
+            self._save_baselines()
             with suppress(Exception):
                 await env.stop()
         return self._write(trace, demo, run_dir, started, status, error, final_url)
@@ -225,6 +226,16 @@ class Recorder:
             self._announced += 1
             self.on_line(f"  {self._announced:3d}  {describe_action(entry)}")
 
+    async def _drain(self, demo: Demonstration) -> None:
+        """What the person did just before stopping is still in the queue: keep it."""
+        while not self.queue.empty():
+            item = self.queue.get_nowait()
+            if isinstance(item, Gesture):
+                demo.add(item)
+            elif not self.capture.closed.is_set():
+                with suppress(CuaError):
+                    await self._mark(item, demo)
+
     async def _mark(self, mark: Mark, demo: Demonstration) -> None:
         check = dict(mark.check)
         if "screenshot" in check:
@@ -249,7 +260,7 @@ class Recorder:
         except CuaError:
             return demo.last_url
 
-    async def _save_baselines(self, env: Environment) -> None:
+    def _save_baselines(self) -> None:
         for path, png in self.baselines:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(png)
@@ -264,7 +275,7 @@ class Recorder:
             if pattern and not any(c.get("url_matches") == pattern for c in checks):
                 checks.append({"url_matches": pattern})
         steps = demo.written_steps
-        task = self.redactor.text(self.options.task or _generated(steps))
+        task = self.redactor.text(self.options.task or generated_task(steps))
         secrets = {name: {"description": info.get("description")} for name, info in demo.secrets.items()}
         env_spec: Any = "browser" if self.options.env == "browser" else self._env_spec()
         document = scenario_document(name=self.name, task=task, start_url=self.options.start_url,
@@ -293,12 +304,6 @@ class Recorder:
         if self.options.launch:
             spec["launch"] = self.options.launch
         return spec if len(spec) > 1 else self.options.env
-
-
-def _generated(steps: list[dict[str, Any]]) -> str:
-    from .scenario_file import generated_task
-
-    return generated_task(steps)
 
 
 def _crop(png: bytes, region: dict[str, int]) -> bytes:
