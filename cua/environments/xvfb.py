@@ -240,6 +240,11 @@ class XDisplayEnvironment(Environment):
         """Process-group ids of what this environment started (Xvfb, the launched program)."""
         return [g.pgid for g in (self._xvfb, self._app) if g is not None]
 
+    def launch_running(self) -> bool | None:
+        """Whether what ``launch`` started still runs (anything in its process group); None when
+        nothing was launched."""
+        return None if self._app is None else self._app.running()
+
     async def start(self) -> None:
         from PIL import features
 
@@ -389,7 +394,10 @@ class XDisplayEnvironment(Environment):
         return self._grab().tobytes()
 
     async def _grab_frame(self) -> bytes:
-        return await asyncio.to_thread(self._grab_bytes)
+        try:
+            return await asyncio.to_thread(self._grab_bytes)
+        except OSError as exc:  # the display went away while it was watched
+            raise EnvironmentError_(f"cannot read X display {self.x_display}: {exc}") from None
 
     async def settle(self) -> None:
         await stable_frame(self._grab_frame, self.settle_timeout, STABLE_INTERVAL_S)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from ..actions import Back, Click, Drag, Forward, Keypress, Navigate, Point, Scroll, Type, normalize_key
 from ..environments.browser_scripts import DESCRIBE_JS
 from ..errors import ModelOutputError
-from .gestures import Gesture, Mark, Push, chord, written_key
+from .gestures import Gesture, Mark, Push, chord, thin_path, written_key
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Frame, Page
@@ -97,7 +97,7 @@ class BrowserCapture:
         elif kind == "drag":
             path = [point(x, y) for x, y in report.get("path") or []]
             if len(path) >= 2:
-                self.push(Gesture(Drag(path=[Point(x=x, y=y) for x, y in _thin(path)], keys=mods or None),
+                self.push(Gesture(Drag(path=[Point(x=x, y=y) for x, y in thin_path(path)], keys=mods or None),
                                   element=element))
         elif kind == "wheel":
             self._add_wheel(*point(report["x"], report["y"]), float(report.get("dx") or 0),
@@ -272,11 +272,3 @@ class BrowserCapture:
         self._flush_wheel()
         for task in list(self._tasks):
             task.cancel()
-
-
-def _thin(path: list[tuple[int, int]], most: int = 16) -> list[tuple[int, int]]:
-    """At most ``most`` points of a drag's path, evenly taken, first and last kept."""
-    if len(path) <= most:
-        return path
-    step = (len(path) - 1) / (most - 1)
-    return [path[round(i * step)] for i in range(most)]

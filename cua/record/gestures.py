@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..actions import Action, Type
+from ..actions import Action, Keypress, Type
 
 # Key names as the recording writes them: the spelling OpenAI's computer tool uses, which every
 # parser of cua reads (cua.actions.normalize_key). Single characters stay themselves.
@@ -57,8 +57,9 @@ class Gesture:
     @property
     def commits(self) -> bool:
         """Whether the page may change because of it (a new step starts if it did): everything
-        but typing text."""
-        return not isinstance(self.action, Type)
+        but typing text (and taking a character back)."""
+        return not isinstance(self.action, Type) and not (
+            isinstance(self.action, Keypress) and self.action.keys == ["BACKSPACE"])
 
 
 @dataclass
@@ -75,3 +76,11 @@ class Stop(Exception):
 
 
 Push = Callable[[Gesture | Mark], None]
+
+
+def thin_path(path: list[tuple[int, int]], most: int = 16) -> list[tuple[int, int]]:
+    """At most ``most`` points of a drag's path, evenly taken, first and last kept."""
+    if len(path) <= most:
+        return path
+    step = (len(path) - 1) / (most - 1)
+    return [path[round(i * step)] for i in range(most)]

@@ -193,8 +193,10 @@ class Recorder:
 
     def _ready_line(self) -> str:
         where = self.options.start_url or self.options.x_display or "the display"
-        return (f"Recording {where}. Use it as you always do; checks: the toolbar or Alt+Shift+T/E/R. "
-                "Stop with Ctrl-C here, the toolbar's Stop (Alt+Shift+S), or by closing the window.")
+        controls = getattr(self.capture, "controls", None) or (
+            "checks: the toolbar or Alt+Shift+T/E/R. Stop with Ctrl-C here, the toolbar's Stop (Alt+Shift+S), "
+            "or by closing the window")
+        return f"Recording {where}. Use it as you always do; {controls}."
 
     async def _loop(self, demo: Demonstration) -> None:
         loop = asyncio.get_running_loop()
@@ -208,7 +210,7 @@ class Recorder:
             if isinstance(item, Gesture):
                 demo.add(item)
                 self._announce(demo)
-                if item.commits:
+                if item.commits or commit_at is not None:  # the pause counts from the last input
                     commit_at = loop.time()
                 else:
                     typed_at = loop.time()
