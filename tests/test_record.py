@@ -35,6 +35,7 @@ if find_chromium() is None:  # pragma: no cover - the dev setup installs it
 PASSWORD = "s3cret"  # the demo app's; typed by the person, it must be nowhere in what the recording writes
 EMAIL = "ada@example.com"  # typed into a field recorded with --secret-field: a secret too
 PAUSE = 0.4  # a person's pause between gestures
+TOOLBAR_STOP = (996, 747)  # the recording toolbar's Stop button, at the viewport's bottom right
 
 
 # --- the person -----------------------------------------------------------------------------------
@@ -222,7 +223,7 @@ class Flow:
     name: str
     page: str
     person: Callable[[Person], None]
-    ends_by: str = "sigint"  # or sigterm, "stop" (the stop hotkey) or "close" (closing the window)
+    ends_by: str = "sigint"  # or sigterm, "stop" (the hotkey), "toolbar" (its Stop) or "close" (the window)
     record_args: list[str] = field(default_factory=list)
 
 
@@ -231,7 +232,7 @@ FLOWS = [
     Flow("form", "form.html", form, ends_by="stop", record_args=["--secret-field", "#email"]),
     Flow("board", "board.html", board, ends_by="sigterm"),
     Flow("list", "list.html", long_list, ends_by="close"),
-    Flow("new-tab", "links.html", new_tab),
+    Flow("new-tab", "links.html", new_tab, ends_by="toolbar"),
     Flow("menu", "menu.html", menu),
 ]
 if os.environ.get("CUA_TEST_FLOWS"):  # while working on one flow
@@ -291,6 +292,8 @@ def _record(flow: Flow, site: str, root: Path, offset: tuple[int, int]) -> Recor
             person.key("ctrl+shift+w")
         elif flow.ends_by == "sigterm":
             proc.terminate()
+        elif flow.ends_by == "toolbar":
+            person.click(*TOOLBAR_STOP)
         else:
             proc.send_signal(signal.SIGINT)
         out = proc.stdout.read()  # type: ignore[union-attr]
