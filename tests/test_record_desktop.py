@@ -186,11 +186,48 @@ def test_the_recording_ends_without_a_signal(ending: str, tmp_path: Path) -> Non
 
 
 def test_recording_a_desktop_needs_a_display_to_record(tmp_path: Path) -> None:
-    done = finish(start_cua(["record", "out.cua.yaml", "--env", "ubuntu", "--launch", "xterm"], clean_env(),
-                            tmp_path), 30)
+    env = {k: v for k, v in clean_env().items() if k != "DISPLAY"}
+    done = finish(start_cua(["record", "out.cua.yaml", "--env", "ubuntu", "--launch", "xterm"], env, tmp_path), 30)
     assert done.code == 2 and "Traceback" not in done.stderr, done.stderr
     assert "--x-display" in done.stderr
     assert not (tmp_path / "out.cua.yaml").exists()
+
+
+def test_on_a_desktop_it_records_a_display_of_its_own_shown_in_a_window(ubuntu: Desktop, tmp_path: Path) -> None:
+    """No --x-display: Xephyr opens the recorded display as a window on the person's; the person's
+    input goes through that window. The scenario names the launched app, so the replay brings up
+    its own display with it."""
+    ubuntu.kiosk.stop()  # type: ignore[attr-defined]
+    ubuntu.page.clear()
+    ubuntu.shown = None
+    person = vmserver.Xvfb(1280, 1024)  # the person's desktop
+    try:
+        launch = vmserver.kiosk_launch_command(flow_url(ubuntu.page, False), WIDTH, HEIGHT, str(tmp_path / "p"))
+        proc = start_cua(["record", "own.cua.yaml", "--env", "ubuntu", "--launch", launch],
+                         clean_env(DISPLAY=person.display), tmp_path)
+        wait_until_recording(proc)
+        ubuntu.page.wait_for(lambda events: last(events, "ready"), timeout=30, what="the launched page")
+        found = subprocess.run(["xdotool", "search", "--sync", "--name", "cua: the recorded display",
+                                "getwindowgeometry", "%@"], env={**os.environ, "DISPLAY": person.display},
+                               capture_output=True, text=True, timeout=20).stdout
+        left, top = (int(v) for v in found.split("Position: ")[1].split()[0].split(","))
+        xdotool(person.display, "mousemove", str(left + PRESS[0]), str(top + PRESS[1]), "click", "1")
+        ubuntu.page.wait_for(lambda events: ((last(events, "state") or {}).get("state") or {}).get("presses"),
+                             what="the click through the window")
+        proc.send_signal(signal.SIGINT)
+        done = finish(proc, 60)
+    finally:
+        person.stop()
+    assert done.code == 0 and "Traceback" not in done.stderr, done.stderr
+    scenario = yaml.safe_load((tmp_path / "own.cua.yaml").read_text())
+    assert scenario["env"] == {"kind": "ubuntu", "launch": launch}
+    assert [a for step in scenario["script"] for a in step.get("actions") or []] == [
+        {"type": "click", "x": PRESS[0], "y": PRESS[1], "button": "left"}]
+    ubuntu.page.clear()
+    replay = finish(start_cua(["replay", "own.cua.yaml", "--json"], clean_env(), tmp_path), 90)
+    assert replay.code == 0 and replay.json()["status"] == "completed", replay.stderr
+    ubuntu.page.wait_for(lambda events: ((last(events, "state") or {}).get("state") or {}).get("presses"),
+                         what="the replayed click, on the replay's own display")
 
 
 # --- the translation alone ------------------------------------------------------------------------

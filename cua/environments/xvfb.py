@@ -178,7 +178,8 @@ class XDisplayEnvironment(Environment):
     number; with ``x_display=":5"`` an existing display is used as it is and left running.
     ``launch`` is a shell command started inside the display (e.g. a kiosk browser); ``start()``
     returns once its first frame has settled. ``wheel_step`` is how many screen pixels one wheel
-    notch scrolls the application (default ``X_WHEEL_STEP``).
+    notch scrolls the application (default ``X_WHEEL_STEP``). ``nested`` starts Xephyr instead of
+    Xvfb: the display is then a window on ``$DISPLAY`` that a person sees and uses (``cua record``).
     """
 
     def __init__(
@@ -196,6 +197,7 @@ class XDisplayEnvironment(Environment):
         start_timeout: float = 10.0,
         launch_timeout: float = 30.0,
         settle_timeout: float = 3.0,
+        nested: bool = False,
     ) -> None:
         if kind not in ("ubuntu", "linux"):
             raise ValueError(f"kind must be 'ubuntu' or 'linux', got {kind!r}")
@@ -217,6 +219,8 @@ class XDisplayEnvironment(Environment):
         self.settle_timeout = settle_timeout
         self._screen = screen or display
         self._attached = x_display is not None
+        # Our own display as a window on $DISPLAY (Xephyr), where a person can see and use it.
+        self.nested = nested
         self._xvfb: _ProcessGroup | None = None
         self._app: _ProcessGroup | None = None
         self._logs: dict[str, IO[bytes]] = {}  # stderr of what we started, for error messages
@@ -283,30 +287,32 @@ class XDisplayEnvironment(Environment):
                 self.x_display = None
 
     async def _start_xvfb(self) -> str:
-        xvfb = _need("Xvfb")
+        name = "Xephyr" if self.nested else "Xvfb"
+        xvfb = _need(name)
+        nested = ["-title", "cua: the recorded display"] if self.nested else []
         # -displayfd: Xvfb picks a free display number itself and writes it once it listens, so
         # parallel runs never race for the same number.
         read_fd, write_fd = os.pipe()
         try:
             proc = await asyncio.create_subprocess_exec(
-                xvfb, "-displayfd", str(write_fd), "-screen", "0",
+                xvfb, "-displayfd", str(write_fd), *nested, "-screen", *([] if self.nested else ["0"]),
                 f"{self._screen.width}x{self._screen.height}x24", "-nolisten", "tcp",
                 # -noreset: by default an X server resets when its last client leaves, and each
                 # screenshot is a client that connects and leaves.
                 "-noreset",
                 pass_fds=(write_fd,), stdin=asyncio.subprocess.DEVNULL, env=self.child_env(),
-                stdout=asyncio.subprocess.DEVNULL, stderr=self._log("Xvfb"),
+                stdout=asyncio.subprocess.DEVNULL, stderr=self._log(name),
                 start_new_session=True,
             )
         finally:
             os.close(write_fd)
-        self._xvfb = _ProcessGroup(proc, "Xvfb")
+        self._xvfb = _ProcessGroup(proc, name)
         try:
             number = await self._read_display_number(read_fd, proc)
         finally:
             os.close(read_fd)
         if not number:
-            raise EnvironmentError_(f"Xvfb exited before opening a display: {self._log_tail('Xvfb')}")
+            raise EnvironmentError_(f"{name} exited before opening a display: {self._log_tail(name)}")
         return f":{number}"
 
     def _log(self, name: str) -> IO[bytes]:

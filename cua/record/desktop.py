@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
@@ -405,9 +406,15 @@ def desktop_environment(settings: RunSettings, push: Push) -> tuple[Environment,
     """The X display to record and the capture of its input (``Recorder`` starts both)."""
     from ..environments.factory import make_environment
 
-    if not settings.x_display:
-        raise ConfigError("--env ubuntu records an X display you can see: start one (your desktop's, "
-                          "or e.g. `Xephyr :5 -screen 1024x768`) and pass --x-display :N "
-                          "(with --launch CMD to start the app on it)")
-    env = make_environment(settings)
+    if settings.x_display:
+        env = make_environment(settings)
+    elif os.environ.get("DISPLAY"):
+        # A display of our own that the person sees: Xephyr, a window on theirs.
+        from ..environments.xvfb import XDisplayEnvironment
+
+        env = XDisplayEnvironment(settings.size, launch=settings.launch, kind=settings.env,  # type: ignore[arg-type]
+                                  wait_ms=settings.wait_ms, wheel_step=settings.wheel_step, nested=True)
+    else:
+        raise ConfigError("--env ubuntu records an X display someone can use: pass --x-display :N (your "
+                          "desktop's), or run it on a desktop, where it opens a display of its own in a window")
     return env, XRecordCapture(env, push)  # type: ignore[arg-type]
