@@ -407,18 +407,13 @@ async def _cmd_record(args: argparse.Namespace) -> int:
         print(f"cua: the recording stopped: {result.error}; what was recorded is in {result.run_dir}",
               file=sys.stderr)
     else:
-        secrets = "".join(f"\n  {name}: set ${env} when replaying" for name, env in
-                          ((n, _secret_env(result, n)) for n in result.secrets))
-        print(f"cua: recorded {result.actions} actions in {result.steps} steps, {result.checks} checks{secrets}",
-              file=sys.stderr)
+        secrets = "".join(f"\n  {name}: set ${env} when replaying" for name, env in result.secrets.items())
+        if result.kept:
+            print(f"cua: nothing was recorded; {result.scenario} was left as it was", file=sys.stderr)
+        else:
+            print(f"cua: recorded {result.actions} actions in {result.steps} steps, {result.checks} checks{secrets}",
+                  file=sys.stderr)
     return result.exit_code
-
-
-def _secret_env(result: Any, name: str) -> str:
-    from .record.scenario_file import env_name
-    from .scenario import load_scenario
-
-    return load_scenario(result.scenario).variables[name].env or env_name(result.scenario.stem, name)
 
 
 async def _cmd_demo(args: argparse.Namespace) -> int:

@@ -62,15 +62,24 @@ class Redactor:
         self._pairs: list[tuple[str, str]] = []
         self._pattern: re.Pattern[str] | None = None
         self._masks: dict[str, str] = {}
+        self._originals: dict[str, str] = {}  # mask -> the value a replay puts back
         for name, value in (secrets or {}).items():
             self.add(name, value)
 
     def add(self, name: str, value: str | None) -> None:
+        """Mask ``value`` as ``{{name}}``, also as it appears in a URL (percent-encoded)."""
+        if not value:
+            return
+        from urllib.parse import quote, quote_plus
+
+        mask = "{{" + name + "}}"
+        self._originals.setdefault(mask, value)
+        for form in dict.fromkeys((value, quote(value, safe=""), quote_plus(value))):
+            if all(form != v for v, _ in self._pairs):
+                self._pairs.append((form, mask))
         # Longest first, so a secret containing another is masked whole.
-        if value and all(value != v for v, _ in self._pairs):
-            self._pairs.append((value, "{{" + name + "}}"))
-            self._pairs.sort(key=lambda pair: -len(pair[0]))
-            self._pattern = None
+        self._pairs.sort(key=lambda pair: -len(pair[0]))
+        self._pattern = None
 
     def add_url(self, name: str, url: str | None) -> None:
         """Mask the credentials inside ``url`` (user-info, ``token=`` query values)."""
@@ -130,7 +139,7 @@ class Redactor:
 
     def unmask(self, value: str) -> str:
         """Put the secret values back into a recorded string (for replay)."""
-        for secret, mask in self._pairs:
+        for mask, secret in self._originals.items():
             value = value.replace(mask, secret)
         return value
 

@@ -145,6 +145,7 @@ class Desktop:
     open_page: Callable[[str], None]  # restart the kiosk on a URL
     shown: bool | None = None  # the shift of a page no run has touched yet; None: used or none
     recorded: dict[str, Any] = field(default_factory=dict)
+    kiosk: Any = None  # the local display's kiosk (vmserver.Kiosk), to stop it or start another
 
     def show(self, shift: bool = False) -> None:
         """A fresh flow page (shifted or not), loaded and painted, with no events recorded yet."""
@@ -176,7 +177,7 @@ def ubuntu() -> Iterator[Desktop]:
     kiosk = vmserver.Kiosk(xvfb.display, WIDTH, HEIGHT)
     try:
         yield Desktop("ubuntu", page, xvfb.display, 1, ["--env", "ubuntu", "--x-display", xvfb.display],
-                      kiosk.open)
+                      kiosk.open, kiosk=kiosk)
     finally:
         kiosk.close()
         xvfb.stop()

@@ -294,8 +294,8 @@ def _record(flow: Flow, site: str, root: Path, offset: tuple[int, int]) -> Recor
             proc.terminate()
         elif flow.ends_by == "toolbar":
             person.click(*TOOLBAR_STOP)
-        else:
-            proc.send_signal(signal.SIGINT)
+        else:  # Ctrl-C in a terminal: SIGINT to the whole process group
+            os.killpg(proc.pid, signal.SIGINT)
         out = proc.stdout.read()  # type: ignore[union-attr]
         proc.wait(60)
         reader.join(10)
@@ -373,7 +373,8 @@ def test_login_types_text_and_a_secret_that_is_written_nowhere(recorded: dict[st
     r = recording(recorded, "login")
     assert [a["type"] for a in r.actions()] == ["click", "type", "click", "type", "click"]
     assert [a.get("text") for a in r.actions() if a["type"] == "type"] == ["demo", "{{password}}"]
-    assert r.scenario["variables"] == {"password": {"secret": True, "env": "CUA_LOGIN_PASSWORD"}}
+    assert {k: v for k, v in r.scenario["variables"]["password"].items() if k != "description"} == \
+        {"secret": True, "env": "CUA_LOGIN_PASSWORD"} and set(r.scenario["variables"]) == {"password"}
     assert {"text_visible": "Welcome, demo"} in r.scenario["checks"]
     assert {"url_matches": r"/dashboard\.html(?:[?#]|$)"} in r.scenario["checks"]
     for name, secret in (("login", PASSWORD), ("form", EMAIL)):  # nor in any file a recording left
@@ -389,7 +390,7 @@ def test_form_coalesces_typing_corrects_typos_and_records_keys(recorded: dict[st
     actions = r.actions()
     typed = [a["text"] for a in actions if a["type"] == "type"]
     assert typed == ["Ada", "{{email}}", "36"]  # the typo corrected; --secret-field made it a secret
-    assert r.scenario["variables"] == {"email": {"secret": True, "env": "CUA_FORM_EMAIL"}}
+    assert r.scenario["variables"]["email"]["env"] == "CUA_FORM_EMAIL" and set(r.scenario["variables"]) == {"email"}
     assert {"type": "keypress", "keys": ["TAB"]} in actions
     checks = r.scenario["checks"]
     # The page shows the address back: the check made from it names the variable, not the value.

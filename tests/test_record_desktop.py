@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import vmserver  # noqa: E402
 from cli_helpers import clean_env, finish, start_cua  # noqa: E402
 from test_desktop_e2e import DRAG_PATH, FIELD, MENU, PANE, PRESS, TWICE, Desktop, flow_url  # noqa: E402
+from test_desktop_e2e import ubuntu  # noqa: E402,F401 - the local display and its kiosk, a fixture
 from vmserver import last  # noqa: E402
 
 from cua.actions import Click, Drag, Keypress, Scroll, Type  # noqa: E402
@@ -32,21 +33,6 @@ from cua.record.desktop import DesktopGestures, XInput  # noqa: E402
 
 WIDTH, HEIGHT = 1024, 768
 PAUSE_S = 0.4  # between gestures, as a person pauses
-
-
-@pytest.fixture(scope="module")
-def ubuntu() -> Iterator[Desktop]:
-    page = vmserver.PageServer()
-    xvfb = vmserver.Xvfb(WIDTH, HEIGHT)
-    kiosk = vmserver.Kiosk(xvfb.display, WIDTH, HEIGHT)
-    try:
-        desktop = Desktop("ubuntu", page, xvfb.display, 1, [], kiosk.open)
-        desktop.kiosk = kiosk  # type: ignore[attr-defined]
-        yield desktop
-    finally:
-        kiosk.close()
-        xvfb.stop()
-        page.close()
 
 
 def xdotool(x_display: str, *args: str, pause: float = PAUSE_S) -> None:
@@ -141,7 +127,7 @@ def test_a_desktop_recording_holds_what_was_done_and_replays_it(ubuntu: Desktop,
 def test_the_recording_ends_when_the_launched_app_closes(ubuntu: Desktop, tmp_path: Path) -> None:
     """``--launch`` starts the app on the display; the person closing it (Ctrl+W closes a kiosk's
     last tab) ends the recording, which is saved with the launch command in the scenario."""
-    ubuntu.kiosk.stop()  # type: ignore[attr-defined]
+    ubuntu.kiosk.stop()
     ubuntu.page.clear()
     ubuntu.shown = None
     launch = vmserver.kiosk_launch_command(flow_url(ubuntu.page, False), WIDTH, HEIGHT, str(tmp_path / "profile"))
@@ -197,7 +183,7 @@ def test_on_a_desktop_it_records_a_display_of_its_own_shown_in_a_window(ubuntu: 
     """No --x-display: Xephyr opens the recorded display as a window on the person's; the person's
     input goes through that window. The scenario names the launched app, so the replay brings up
     its own display with it."""
-    ubuntu.kiosk.stop()  # type: ignore[attr-defined]
+    ubuntu.kiosk.stop()
     ubuntu.page.clear()
     ubuntu.shown = None
     person = vmserver.Xvfb(1280, 1024)  # the person's desktop

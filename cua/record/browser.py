@@ -65,7 +65,7 @@ class BrowserCapture:
         try:
             await self._report(source, report)
         except Exception:  # a strange report from a page must not end the recording
-            log.exception("could not use a report of the page: %r", report)
+            log.debug("could not use a report of the page: %r", report, exc_info=True)
 
     async def _report(self, source: dict[str, Any], report: Any) -> None:
         if not isinstance(report, dict):

@@ -39,8 +39,9 @@ class _Step:
     url: str | None
     started: float
     entries: list[dict[str, Any]] = field(default_factory=list)
-    # Typed text still growing: (index in entries, secret variable name or None).
-    typing: tuple[int, str | None] | None = None
+    # Typed text still growing: (index in entries, the secret field's name as the capture sent it,
+    # the variable it became; both None for plain text).
+    typing: tuple[int, str | None, str | None] | None = None
 
 
 def screen_changed(before: bytes, after: bytes) -> bool:
@@ -70,12 +71,15 @@ class Demonstration:
         self.last_url: str | None = None
         self.steps_written = 0
         self.actions = 0
-        self.secrets: dict[str, dict[str, Any]] = {}  # variable name -> {"field": description}
+        self.secrets: dict[str, dict[str, Any]] = {}  # variable name -> {"description": ...}
         self._secret_values: dict[str, str] = {}
         self._step: _Step | None = None
         self._last_png = b""
         self._entries: list[dict[str, Any]] = []  # every action, in order (for progress lines)
         self._announced = 0
+        # The step closed last, whose record waits in _pending until the next step has an action.
+        self._previous: _Step | None = None
+        self._pending: dict[str, Any] | None = None
 
     # -- the screen --------------------------------------------------------------------------------
     async def _capture(self) -> tuple[bytes, str, str | None]:
@@ -134,6 +138,10 @@ class Demonstration:
             typing_step = previous if after_click and previous is not None else step
             self._type(typing_step, action.text, gesture.secret)
             return
+        if isinstance(action, Keypress) and gesture.secret and len(action.keys[-1]) == 1:
+            # A character typed with AltGr or Option held into a secret field is part of the secret.
+            self.add(Gesture(Type(text=action.keys[-1]), secret=gesture.secret))
+            return
         if isinstance(action, Keypress) and action.keys == ["BACKSPACE"] and any(
                 self._take_back(s) for s in (step, self._previous) if s is not None and s is self._typing_step()):
             return
@@ -164,35 +172,36 @@ class Demonstration:
         self._entries.append(entry)
         self.actions += 1
 
-    def finished_actions(self) -> list[dict[str, Any]]:
-        """The actions complete since the last call (text still being typed is not), each as it
-        will be written: a secret's text as its ``{{name}}``."""
+    def finished_actions(self) -> list[tuple[int, dict[str, Any]]]:
+        """The actions complete since the last call, numbered (text still being typed is not),
+        each as it will be written: a secret's text as its ``{{name}}``."""
         growing = self._typing_step()
         last = growing.entries[-1] if growing is not None else None
         done = [e for e in self._entries[self._announced:] if e is not last]
+        first = self._announced + 1
         self._announced += len(done)
-        return [{**e, "action": {**e["action"], "text": "{{" + e["secret"] + "}}"}} if e.get("secret") else e
-                for e in done]
+        return [(first + n, {**e, "action": {**e["action"], "text": "{{" + e["secret"] + "}}"}} if e.get("secret") else e)
+                for n, e in enumerate(done)]
 
-    def _type(self, step: _Step, text: str, secret: str | None) -> None:
-        if step.typing is not None and step.typing[1] == secret and step.typing[0] == len(step.entries) - 1:
-            entry = step.entries[step.typing[0]]
-            entry["action"]["text"] += text
-            if secret:
-                self._secret_values[secret] += text
+    def _type(self, step: _Step, text: str, field: str | None) -> None:
+        if step.typing is not None and step.typing[1] == field and step.typing[0] == len(step.entries) - 1:
+            index, _, variable = step.typing
+            step.entries[index]["action"]["text"] += text
+            if variable:
+                self._secret_values[variable] += text
             return
-        if secret:
-            secret = self._new_secret(secret)
-            self._secret_values[secret] = text
+        variable = self._new_secret(field) if field else None
+        if variable:
+            self._secret_values[variable] = text
         self._append(step, {"action": {"type": "type", "text": text}, "ms": 0,
-                            **({"secret": secret} if secret else {})})
-        step.typing = (len(step.entries) - 1, secret)
+                            **({"secret": variable} if variable else {})})
+        step.typing = (len(step.entries) - 1, field, variable)
 
     def _take_back(self, step: _Step) -> bool:
         """Backspace right after typing deletes the last typed character (the caret is after it)."""
         if step.typing is None or step.typing[0] != len(step.entries) - 1:
             return False
-        index, secret = step.typing
+        index, _, secret = step.typing
         text = step.entries[index]["action"]["text"]
         if not text:
             return False
@@ -220,8 +229,6 @@ class Demonstration:
         return False
 
     # -- steps -------------------------------------------------------------------------------------
-    _previous: _Step | None = None
-
     def _close(self, step: _Step, screen_after: str, url: str | None) -> None:
         step.entries = [e for e in step.entries if not (e["action"].get("type") == "type" and not e["action"]["text"])]
         record = {
@@ -239,8 +246,6 @@ class Demonstration:
         }
         self._previous = step
         self._pending = record
-
-    _pending: dict[str, Any] | None = None
 
     def _flush_previous(self) -> None:
         """Write the closed step before the current one: nothing can change it any more."""
@@ -263,7 +268,7 @@ class Demonstration:
         while name in self.secrets:
             n += 1
             name = f"{base}_{n}"
-        self.secrets[name] = {}
+        self.secrets[name] = {"description": "typed into a secret field while recording"}
         return name
 
     @property
@@ -287,6 +292,5 @@ class Demonstration:
             self._close(step, rel, url)  # type: ignore[arg-type]
         self._flush_previous()
 
-    @property
     def final_screen(self) -> str | None:
         return self.trace.save_screenshot(self._last_png) if self._last_png else None

@@ -318,7 +318,7 @@ class XRecordCapture:
             try:
                 self._received(reply.data)
             except Exception:  # a strange event must not end the recording
-                log.exception("could not read a recorded X event")
+                log.debug("could not read a recorded X event", exc_info=True)
 
         try:
             self._data.record_enable_context(self._context, received)
@@ -359,7 +359,7 @@ class XRecordCapture:
         try:
             gestures.feed(event)
         except Exception:
-            log.exception("could not use a recorded X event: %r", event)
+            log.debug("could not use a recorded X event: %r", event, exc_info=True)
         if gestures.scrolling and self._loop is not None:
             if self._wheel_timer is not None:
                 self._wheel_timer.cancel()

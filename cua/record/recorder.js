@@ -36,7 +36,7 @@
   const element = (target) => {
     const el = (target.closest && target.closest(INTERACTIVE)) || target;
     const found = describe(el);
-    if (isSecret(el)) found.text = '';  // a field's text is its value: never a secret's
+    if (isSecret(el)) found.text = found.name = '';  // its text (and a name read from it) is its value
     return found;
   };
 
@@ -151,7 +151,8 @@
     if (mode && e.key === 'Escape') { setMode(null); e.preventDefault(); e.stopImmediatePropagation(); return; }
     const field = deepActive();
     const secret = isSecret(field) ? secretName(field) : null;
-    if (e.key.length === 1 && !e.ctrlKey && !e.metaKey && !e.altKey) {
+    const altGraph = e.getModifierState && e.getModifierState('AltGraph');  // Ctrl+Alt on Windows
+    if (e.key.length === 1 && ((!e.ctrlKey && !e.metaKey && !e.altKey) || altGraph)) {
       send({kind: 'text', text: e.key, secret});
       return;
     }

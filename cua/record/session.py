@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import signal
 import sys
 import time
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..config import RunSettings
 from ..environments.base import Environment
@@ -31,6 +32,8 @@ from ..runs.writer import RunTrace, new_run_dir, slugify
 from .demonstration import Demonstration
 from .gestures import Gesture, Mark
 from .scenario_file import describe_action, env_name, generated_task, scenario_document, url_check, write_scenario
+
+log = logging.getLogger(__name__)
 
 # After a gesture that may change the page, how long input must pause before the screen is looked
 # at to decide whether a new step began (a second click of a double click comes sooner).
@@ -60,9 +63,10 @@ class RecordResult:
     steps: int
     actions: int
     checks: int
-    secrets: list[str]
+    secrets: dict[str, str]  # variable -> the environment variable a replay reads it from
     exit_code: int = 0
     error: str | None = None
+    kept: bool = False  # nothing was recorded, so the scenario already there was left as it was
 
     def as_dict(self) -> dict[str, Any]:
         return {"scenario": str(self.scenario), "recording": str(self.recording), "run_dir": str(self.run_dir),
@@ -82,6 +86,11 @@ def check_options(options: RecordOptions) -> None:
         raise ConfigError(f"{options.scenario} is a folder; name the scenario file to write")
     if not options.scenario.parent.is_dir():
         raise ConfigError(f"{options.scenario.parent} does not exist; create the folder first")
+    if not os.access(options.scenario.parent, os.W_OK):
+        raise ConfigError(f"{options.scenario.parent} is not writable: the scenario and its recording go there")
+    if options.env != "browser" and options.secret_fields:
+        raise ConfigError("--secret-field names fields of a web page; on a desktop, typed text is recorded "
+                          "as it is (replace it by a {{variable}} in the scenario afterwards)")
     if options.env == "browser" and not options.start_url:
         raise ConfigError("--start-url is needed to record in the browser")
     if options.env == "browser" and (options.x_display or options.launch):
@@ -118,7 +127,6 @@ class Recorder:
         self.marks: list[dict[str, Any]] = []
         self.baselines: list[tuple[Path, bytes]] = []
         self.capture: Any = None
-        self._announced = 0
 
     def stop(self) -> None:
         self.stopping.set()
@@ -162,7 +170,8 @@ class Recorder:
     # -- the recording ---------------------------------------------------------------------------
     async def run(self) -> RecordResult:
         env = self._environment()
-        await env.start()  # (a browser that cannot open leaves no run folder behind)
+        with _children_ignore_sigint():
+            await env.start()  # (a browser that cannot open leaves no run folder behind)
         run_dir = new_run_dir(self.options.out, f"record-{self.name}")
         trace = RunTrace(run_dir, self.redactor)
         started = time.monotonic()
@@ -179,16 +188,20 @@ class Recorder:
         except EnvironmentError_ as exc:
             if not self._ended_by_person():  # a window closed while it was being read is the end, not an error
                 status, error = "error", str(exc)
+        except Exception as exc:  # a bug of ours: the steps written so far stay, the browser closes
+            log.debug("the recording failed", exc_info=True)
+            status, error = "error", f"{type(exc).__name__}: {exc}"
         finally:
-            await self.capture.close()
-            await self._drain(demo)
-            final_url = await self._final_url(env, demo)
-            with suppress(Exception):
-                await demo.finish(capture=not self.capture.closed.is_set() and status == "completed")
-            self._announce(demo)
-            self._save_baselines()
-            with suppress(Exception):
-                await env.stop()
+            try:
+                await self.capture.close()
+                await self._drain(demo)
+                final_url = await self._final_url(env, demo)
+                with suppress(Exception):
+                    await demo.finish(capture=not self.capture.closed.is_set() and status == "completed")
+                self._announce(demo)
+            finally:
+                with suppress(Exception):
+                    await env.stop()
         return self._write(trace, demo, run_dir, started, status, error, final_url)
 
     def _ready_line(self) -> str:
@@ -202,6 +215,7 @@ class Recorder:
         loop = asyncio.get_running_loop()
         commit_at: float | None = None
         typed_at: float | None = None
+        failures = 0
         while not self._ended_by_person():
             try:
                 item = await asyncio.wait_for(self.queue.get(), 0.1)
@@ -214,19 +228,32 @@ class Recorder:
                     commit_at = loop.time()
                 else:
                     typed_at = loop.time()
-            elif isinstance(item, Mark):
-                await self._mark(item, demo)
-            if commit_at is not None and loop.time() - commit_at >= QUIET_S and self.queue.empty():
-                commit_at = typed_at = None
-                await demo.settled()
-            elif typed_at is not None and loop.time() - typed_at >= QUIET_S and self.queue.empty():
-                typed_at = None
-                await demo.settled(typed=True)
+            try:
+                if isinstance(item, Mark):
+                    await self._mark(item, demo)
+                if commit_at is not None and loop.time() - commit_at >= QUIET_S and self.queue.empty():
+                    commit_at = typed_at = None
+                    await demo.settled()
+                elif typed_at is not None and loop.time() - typed_at >= QUIET_S and self.queue.empty():
+                    typed_at = None
+                    await demo.settled(typed=True)
+                failures = 0
+            except EnvironmentError_:
+                # A tab closing as it was read (a popup the click closed): look again next time;
+                # only a screen that cannot be read again and again ends the recording.
+                failures += 1
+                if failures >= 5 or self._ended_by_person():
+                    raise
+                log.info("could not look at the screen; going on", exc_info=True)
 
     def _announce(self, demo: Demonstration) -> None:
-        for entry in demo.finished_actions():
-            self._announced += 1
-            self.on_line(f"  {self._announced:3d}  {describe_action(entry)}")
+        for n, entry in demo.finished_actions():
+            self._say(demo, f"  {n:3d}  {describe_action(entry)}")
+
+    def _say(self, demo: Demonstration, line: str) -> None:
+        """A progress line, with what was typed into secret fields so far masked (a field's name or
+        a check can show it back)."""
+        self.on_line(Redactor(demo.secret_values).text(line))
 
     async def _drain(self, demo: Demonstration) -> None:
         """What the person did just before stopping is still in the queue: keep it."""
@@ -248,8 +275,9 @@ class Recorder:
             self.baselines.append((self.options.scenario.parent / baseline, _crop(png, region)))
             check = {"screenshot": {"region": region, "baseline": baseline.as_posix()}}
         self.marks.append(check)
-        label = next(iter(check.values()))
-        self.on_line(f"  check: {next(iter(check))} {label if not isinstance(label, dict) else label.get('selector') or label.get('region')}")
+        kind, spec = next(iter(check.items()))
+        what = spec.get("selector") or spec.get("region") if isinstance(spec, dict) else spec
+        self._say(demo, f"  check: {kind} {what}")
         tell = getattr(self.capture, "tell", None)
         if tell is not None:
             await tell(f"Check added ({len(self.marks)})")
@@ -273,7 +301,10 @@ class Recorder:
         # A check may hold what was typed into a secret field (the page shows it back): masked too.
         checks = self.redactor.obj(list(self.marks))
         if self.options.url_check and self.options.env == "browser":
-            pattern = url_check(self.options.start_url, final_url)
+            ended_at = final_url
+            if ended_at and self.redactor.text(ended_at) != ended_at:  # a secret in it (a form sent by GET)
+                ended_at = ended_at.split("#")[0].split("?")[0]
+            pattern = url_check(self.options.start_url, ended_at)
             if pattern and not any(c.get("url_matches") == pattern for c in checks):
                 checks.append({"url_matches": pattern})
         steps = demo.written_steps
@@ -289,23 +320,45 @@ class Recorder:
         trace.update(status=status, exit_code=exit_code, error=error,
                      finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                      duration_s=round(time.monotonic() - started, 3), steps=len(steps), final_url=final_url,
-                     final_text="Recorded by demonstration.", final_screen=demo.final_screen, checks=[])
+                     final_text="Recorded by demonstration.", final_screen=demo.final_screen(), checks=[])
         trace.close()
         from ..report.html_report import write_report
 
         write_report(run_dir)
         recording = self.options.scenario.parent / "recordings" / self.options.scenario.name.split(".")[0]
-        if status == "completed":
-            write_scenario(self.options.scenario, document, recorded_from=self.options.start_url)
-            save_recording(run_dir, recording)
+        kept = status == "completed" and not demo.actions and self.options.scenario.exists()
+        if status == "completed" and not kept:  # (a recording stopped before anything was done keeps the old one)
+            try:
+                self._save_baselines()
+                write_scenario(self.options.scenario, document, recorded_from=self.options.start_url)
+                save_recording(run_dir, recording)
+            except OSError as exc:
+                raise EnvironmentError_(f"could not write {self.options.scenario} or its recording ({exc}); "
+                                        f"what was recorded is in {run_dir}") from None
         return RecordResult(self.options.scenario, recording, run_dir, len(steps), demo.actions, len(checks),
-                            sorted(secrets), exit_code, error)
+                            {name: env_name(self.name, name) for name in sorted(secrets)}, exit_code, error, kept)
 
     def _env_spec(self) -> Any:
         spec: dict[str, Any] = {"kind": self.options.env}
         if self.options.launch:
             spec["launch"] = self.options.launch
         return spec if len(spec) > 1 else self.options.env
+
+
+@contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """Ctrl-C in a terminal interrupts its whole process group, Playwright's driver too, which
+    would take the browser down before the recording is saved. Programs started meanwhile inherit
+    SIGINT ignored; cua's own handler (the end of the recording) is back afterwards."""
+    try:
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: nobody's Ctrl-C reaches this recording
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _crop(png: bytes, region: dict[str, int]) -> bytes:
