@@ -7,8 +7,7 @@ click) and groups them into steps. Gestures are in model space: the screenshot's
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..actions import Action, Keypress, Type
@@ -52,7 +51,6 @@ class Gesture:
     element: dict[str, Any] | None = None
     secret: str | None = None
     count: int = 1
-    at: float = field(default_factory=time.monotonic)
 
     @property
     def commits(self) -> bool:
@@ -64,15 +62,10 @@ class Gesture:
 
 @dataclass
 class Mark:
-    """A check the person asked for while recording (toolbar or hotkey): a ``CheckSpec`` dict, and
-    for a screenshot-region check the region's pixels cut from the screen when it was asked."""
+    """A check the person asked for while recording (toolbar or hotkey), as a ``CheckSpec`` dict;
+    a screenshot-region check's baseline is cut from the screen when the recorder takes it."""
 
     check: dict[str, Any]
-    at: float = field(default_factory=time.monotonic)
-
-
-class Stop(Exception):
-    """The person ended the recording (the toolbar's stop control, or the last window closed)."""
 
 
 Push = Callable[[Gesture | Mark], None]
