@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 # After a gesture that may change the page, how long input must pause before the screen is looked
 # at to decide whether a new step began (a second click of a double click comes sooner).
 QUIET_S = 0.3
+# Until the first input, how often the screen the recording starts from is looked at again.
+IDLE_LOOK_S = 1.0
 
 
 @dataclass
@@ -170,7 +172,7 @@ class Recorder:
     # -- the recording ---------------------------------------------------------------------------
     async def run(self) -> RecordResult:
         env = self._environment()
-        with _children_ignore_sigint():
+        with _children_in_their_own_session():
             await env.start()  # (a browser that cannot open leaves no run folder behind)
         run_dir = new_run_dir(self.options.out, f"record-{self.name}")
         trace = RunTrace(run_dir, self.redactor)
@@ -216,12 +218,22 @@ class Recorder:
         commit_at: float | None = None
         typed_at: float | None = None
         failures = 0
+        looked_at = loop.time()
         while not self._ended_by_person():
             try:
                 item = await asyncio.wait_for(self.queue.get(), 0.1)
             except (asyncio.TimeoutError, TimeoutError):
                 item = None
+            if item is None and not demo.actions and loop.time() - looked_at >= IDLE_LOOK_S:
+                # Nothing done yet: keep the first screen as it is now (an app still painting after
+                # its launch, a page still loading), so the first anchors are cut from what was seen.
+                # (Not later: a press held still, reported only at its release, would be caught
+                # half-way through a drag.)
+                looked_at = loop.time()
+                with suppress(EnvironmentError_):
+                    await demo.settled(typed=True)
             if isinstance(item, Gesture):
+                looked_at = loop.time()
                 demo.add(item)
                 self._announce(demo)
                 if item.commits or commit_at is not None:  # the pause counts from the last input
@@ -286,7 +298,7 @@ class Recorder:
         if self.capture.closed.is_set():
             return demo.last_url
         try:
-            return await env.current_url()
+            return await env.current_url() or demo.last_url  # (None: every tab is gone)
         except CuaError:
             return demo.last_url
 
@@ -346,19 +358,23 @@ class Recorder:
 
 
 @contextmanager
-def _children_ignore_sigint() -> Iterator[None]:
-    """Ctrl-C in a terminal interrupts its whole process group, Playwright's driver too, which
-    would take the browser down before the recording is saved. Programs started meanwhile inherit
-    SIGINT ignored; cua's own handler (the end of the recording) is back afterwards."""
-    try:
-        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread: nobody's Ctrl-C reaches this recording
-        yield
-        return
+def _children_in_their_own_session() -> Iterator[None]:
+    """Ctrl-C in a terminal interrupts the terminal's whole process group. Playwright's driver
+    (Node, which sets SIGINT back to its default even when it was started with SIGINT ignored)
+    would die of it and take the browser with it before the recording is saved. Playwright has
+    no option for that, so while the environment starts, what it spawns through asyncio gets a
+    session of its own."""
+    spawn = asyncio.create_subprocess_exec
+
+    async def in_own_session(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("start_new_session", True)
+        return await spawn(*args, **kwargs)
+
+    asyncio.create_subprocess_exec = in_own_session  # type: ignore[assignment]
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, before)
+        asyncio.create_subprocess_exec = spawn  # type: ignore[assignment]
 
 
 def _crop(png: bytes, region: dict[str, int]) -> bytes:
