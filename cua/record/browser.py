@@ -53,7 +53,6 @@ class BrowserCapture:
         self.push = push
         self.closed = asyncio.Event()  # the last window closed (or the browser went away)
         self.stop_asked = asyncio.Event()  # the toolbar's stop control, or Alt+Shift+S
-        self._history: dict[Any, tuple[int, int]] = {}  # page -> (entries, current index)
         self._wheel: dict[str, Any] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -201,8 +200,11 @@ class BrowserCapture:
             browser.on("disconnected", lambda _: self.closed.set())
 
     def _watch_page(self, page: "Page") -> None:
-        self._spawn(self._remember_history(page))
-        page.on("framenavigated", lambda frame: frame == page.main_frame and self._spawn(self._navigated(page)))
+        # One task per tab reads its navigations in the order they came: a history read after a
+        # later navigation (a busy machine) would otherwise hide the earlier one.
+        navigations: asyncio.Queue[None] = asyncio.Queue()
+        self._spawn(self._follow_history(page, navigations))
+        page.on("framenavigated", lambda frame: frame == page.main_frame and navigations.put_nowait(None))
         page.on("close", lambda _: self._spawn(self._page_closed()))
 
     async def _page_closed(self) -> None:
@@ -210,42 +212,39 @@ class BrowserCapture:
         if not self.env.open_pages:
             self.closed.set()
 
-    async def _history_of(self, page: "Page") -> tuple[int, int, dict[str, Any]] | None:
+    async def _follow_history(self, page: "Page", navigations: "asyncio.Queue[None]") -> None:
         try:
             session = await page.context.new_cdp_session(page)
-            try:
-                history = await session.send("Page.getNavigationHistory")
-            finally:
-                await session.detach()
-        except Exception:  # the page closed, or the browser is not Chromium
+        except Exception:  # the page closed already, or the browser is not Chromium
+            return
+        before = await self._history_of(session)
+        while before is not None:
+            await navigations.get()
+            now = await self._history_of(session)
+            if now is not None:
+                self._navigated(before, now)
+            before = now
+
+    def _navigated(self, before: tuple[int, int, dict[str, Any]], now: tuple[int, int, dict[str, Any]]) -> None:
+        """What the person did with the browser's controls, from the tab's history before and after."""
+        (count_before, index_before, _), (count, index, current) = before, now
+        if count == count_before and index == index_before - 1:
+            self.push(Gesture(Back()))
+        elif count == count_before and index == index_before + 1:
+            self.push(Gesture(Forward()))
+        elif current.get("transitionType") in FROM_ADDRESS_BAR and (count, index) != (count_before, index_before):
+            if current.get("url"):
+                self.push(Gesture(Navigate(url=str(current["url"]))))
+
+    async def _history_of(self, session: Any) -> tuple[int, int, dict[str, Any]] | None:
+        try:
+            history = await session.send("Page.getNavigationHistory")
+        except Exception:  # the page closed
             return None
         entries = history.get("entries") or []
         index = int(history.get("currentIndex", len(entries) - 1))
         current = entries[index] if 0 <= index < len(entries) else {}
         return len(entries), index, current
-
-    async def _remember_history(self, page: "Page") -> None:
-        found = await self._history_of(page)
-        if found:
-            self._history[page] = found[:2]
-
-    async def _navigated(self, page: "Page") -> None:
-        found = await self._history_of(page)
-        if not found:
-            return
-        count, index, current = found
-        before = self._history.get(page)
-        self._history[page] = (count, index)
-        if before is None:
-            return
-        if count == before[0] and index == before[1] - 1:
-            self.push(Gesture(Back()))
-        elif count == before[0] and index == before[1] + 1:
-            self.push(Gesture(Forward()))
-        elif current.get("transitionType") in FROM_ADDRESS_BAR and (count, index) != before:
-            url = current.get("userTypedURL") or current.get("url")
-            if url:
-                self.push(Gesture(Navigate(url=str(current.get("url") or url))))
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

@@ -10,6 +10,7 @@ Recorded ``wait`` actions become readiness waits: delays are never replayed raw.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from contextlib import ExitStack
@@ -37,6 +38,8 @@ from ..runs.writer import RunTrace, new_run_dir
 from .matching import locate as locate_image
 
 HealMode = Literal["none", "model"]
+# How long a replay looks again for a target's image that is not on the screen yet.
+IMAGE_PATIENCE_S = 3.0
 
 
 class Diverged(Exception):
@@ -166,6 +169,13 @@ class Replayer:
         if seen_png:
             try:
                 found = locate_image(seen_png, self.last_png, x, y)
+                # An app still painting (just launched, still loading) shows the target a moment
+                # later: look again for a little while before calling it gone.
+                deadline = time.monotonic() + IMAGE_PATIENCE_S
+                while found is None and time.monotonic() < deadline:
+                    await asyncio.sleep(0.3)
+                    await self.env.settle()
+                    found = locate_image(seen_png, await self._screenshot(), x, y)
             except OSError:  # PIL cannot read the recorded screenshot: nothing to match by image
                 raise Diverged(f"the recorded screenshot {seen} cannot be read") from None
             if found is not None:
