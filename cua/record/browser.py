@@ -213,15 +213,26 @@ class BrowserCapture:
             self.closed.set()
 
     async def _follow_history(self, page: "Page", navigations: "asyncio.Queue[None]") -> None:
-        try:
-            session = await page.context.new_cdp_session(page)
-        except Exception:  # the page closed already, or the browser is not Chromium
-            return
-        before = await self._history_of(session)
-        while before is not None:
+        session: Any = None
+
+        async def read() -> tuple[int, int, dict[str, Any]] | None:
+            nonlocal session
+            for _ in range(2):  # a navigation may detach the session: then open another
+                try:
+                    if session is None:
+                        session = await page.context.new_cdp_session(page)
+                    return await self._history_of(session)
+                except Exception:  # the page closed, or the browser is not Chromium
+                    session = None
+            return None
+
+        before = await read()
+        while not page.is_closed():
             await navigations.get()
-            now = await self._history_of(session)
-            if now is not None:
+            now = await read()
+            if now is None:
+                continue
+            if before is not None:
                 self._navigated(before, now)
             before = now
 
@@ -236,11 +247,8 @@ class BrowserCapture:
             if current.get("url"):
                 self.push(Gesture(Navigate(url=str(current["url"]))))
 
-    async def _history_of(self, session: Any) -> tuple[int, int, dict[str, Any]] | None:
-        try:
-            history = await session.send("Page.getNavigationHistory")
-        except Exception:  # the page closed
-            return None
+    async def _history_of(self, session: Any) -> tuple[int, int, dict[str, Any]]:
+        history = await session.send("Page.getNavigationHistory")
         entries = history.get("entries") or []
         index = int(history.get("currentIndex", len(entries) - 1))
         current = entries[index] if 0 <= index < len(entries) else {}

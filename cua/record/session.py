@@ -146,9 +146,7 @@ class Recorder:
                                      init_scripts=[page_script(self.options.secret_fields)],
                                      # A wheel notch moves the page at once: what the recording
                                      # says was scrolled is where the page is when the next input comes.
-                                     # Back and Forward load the page again (no page kept alive in the
-                                     # back-forward cache), as each replay of them will.
-                                     launch_args=["--disable-smooth-scrolling", "--disable-features=BackForwardCache"],
+                                     launch_args=["--disable-smooth-scrolling"],
                                      wait_ms=self.settings.wait_ms)
             self.capture = BrowserCapture(env, self._push)
             env.bindings.update(self.capture.binding())
