@@ -214,7 +214,8 @@ def test_on_a_desktop_it_records_a_display_of_its_own_shown_in_a_window(ubuntu: 
     # image, clicks it, and closes both (too soon, at times, for the page to report the click).
     replay = finish(start_cua(["replay", "own.cua.yaml", "--json"], clean_env(), tmp_path), 90)
     assert replay.code == 0, replay.stderr
-    assert (replay.json()["status"], replay.json()["healed"], replay.json()["steps"]) == ("completed", 0, 1)
+    # (Found where it was, or a pixel or two off on a display that rendered it a little otherwise.)
+    assert (replay.json()["status"], replay.json()["steps"]) == ("completed", 1)
     ubuntu.page.wait_for(lambda events: last(events, "ready"), what="the app on the replay's own display")
 
 
