@@ -135,6 +135,7 @@ def test_the_recording_ends_when_the_launched_app_closes(ubuntu: Desktop, tmp_pa
                       "--launch", launch], clean_env(), tmp_path)
     wait_until_recording(proc)
     ubuntu.page.wait_for(lambda events: last(events, "ready"), timeout=20, what="the launched page")
+    time.sleep(1.5)  # the kiosk window may still be growing to the full screen (seen: 680 px high)
     xdotool(ubuntu.x_display, "mousemove", str(PRESS[0]), str(PRESS[1]), "click", "1")
     ubuntu.page.wait_for(lambda events: ((last(events, "state") or {}).get("state") or {}).get("presses"),
                          what="the click on the launched page")
