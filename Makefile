@@ -25,7 +25,7 @@ vm-server:
 	@bash scripts/install-vm-server
 
 test: setup vm-server
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 demo: setup
 	$(VENV)/bin/cua demo

@@ -40,6 +40,7 @@ def _line(name: str, result: RunResult, seconds: float) -> str:
 
 
 async def run_demo(out: str | Path = "runs/demo", log: Callable[[str], None] = print) -> int:
+    from .environments.browser_pool import shared_browsers
     from .runner import run_scenario
     from .replay.replayer import replay_target
 
@@ -59,14 +60,15 @@ async def run_demo(out: str | Path = "runs/demo", log: Callable[[str], None] = p
             log(_line(path.name, result, time.monotonic() - t0))
             return result
 
-    for result in await asyncio.gather(*(one(path) for path in scenarios)):
-        failures += result.status != "completed"
-        run_dirs.append(result.run_dir)
+    async with shared_browsers():  # one Chromium, a fresh context for every scenario
+        for result in await asyncio.gather(*(one(path) for path in scenarios)):
+            failures += result.status != "completed"
+            run_dirs.append(result.run_dir)
 
-    heal = scenarios_folder() / HEAL_SCENARIO
-    log(f"cua demo: replaying the recording of {heal.name} on a page that moved (?shift=1)")
-    t0 = time.monotonic()
-    result = await replay_target(heal, out=out, variables={"query": "?shift=1"})
+        heal = scenarios_folder() / HEAL_SCENARIO
+        log(f"cua demo: replaying the recording of {heal.name} on a page that moved (?shift=1)")
+        t0 = time.monotonic()
+        result = await replay_target(heal, out=out, variables={"query": "?shift=1"})
     log(_line(f"replay {heal.name} (drifted)", result, time.monotonic() - t0))
     failures += result.status != "completed"
     run_dirs.append(result.run_dir)

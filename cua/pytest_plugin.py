@@ -5,8 +5,9 @@
 (the scenario's script through the stand-in, no model), ``live`` (the model the scenario names;
 no API key fails the test, the script never stands in for it) or ``auto`` (replay when a recording
 exists, else live, else — no API key — the script, which the outcome line and the report say).
-A failure shows the step, the reason and the report's path. Works under pytest-xdist: every item
-gets its own run folder, browser and servers.
+A failure shows the step, the reason and the report's path. Works under pytest-xdist. Every item
+gets its own run folder, servers and browser context; the browser itself is shared by the items
+of one process (one Chromium per worker), which run on one event loop for that.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ class ScenarioItem(pytest.Item):
                                 extra_meta={"fallback": self.fallback} if self.fallback else None)
         if self.fallback:
             self.user_properties.append(("cua_fallback", self.fallback))
-        result = asyncio.run(coro)
+        result = session_loop(self.config).run(coro)
         self.user_properties.append(("run_dir", result.run_dir))
         if result.status != "completed":
             raise ScenarioFailure(result, mode)
@@ -169,6 +170,61 @@ def missing_api_key(provider: str = "openai") -> str | None:
     return None if any(os.environ.get(name) for name in names) else names[0]
 
 
+class SessionLoop:
+    """The event loop this process's runs share, with the pool of browsers that lives in it.
+
+    Playwright's objects belong to the loop that made them, so sharing a browser between scenarios
+    means running them all on one loop: each ``run`` is one scenario, in a context of its own that
+    sees the pool. Closed (browsers first) when pytest ends.
+    """
+
+    def __init__(self) -> None:
+        self._runner = asyncio.Runner()
+        self._pool: Any = None
+
+    def run(self, coro: Any) -> Any:
+        return self._runner.run(self._with_pool(coro))
+
+    async def _with_pool(self, coro: Any) -> Any:
+        from .environments.browser_pool import BrowserPool
+
+        if self._pool is None:
+            self._pool = BrowserPool()
+        with self._pool.in_use():
+            return await coro
+
+    def close(self) -> None:
+        try:
+            if self._pool is not None:
+                self._runner.run(self._pool.aclose())
+        finally:
+            self._runner.close()
+
+
+_SESSION_LOOP = pytest.StashKey[SessionLoop]()
+
+
+def session_loop(config: pytest.Config) -> SessionLoop:
+    if _SESSION_LOOP not in config.stash:
+        config.stash[_SESSION_LOOP] = SessionLoop()
+    return config.stash[_SESSION_LOOP]
+
+
+def _close_session_loop(config: pytest.Config) -> None:
+    loop = config.stash.get(_SESSION_LOOP, None)
+    if loop is not None:
+        del config.stash[_SESSION_LOOP]
+        loop.close()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _close_session_loop(session.config)  # the tests are done: their browsers go
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _close_session_loop(config)  # a session that ended before finishing
+
+
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
     """A scenario that played its script because there was no key says so on its outcome line."""
     # A collection report (a test file that failed to import) has no user_properties.
@@ -194,13 +250,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 
 
 @pytest.fixture
-def cua_run(tmp_path: Path) -> Callable[..., RunResult]:
+def cua_run(tmp_path: Path, pytestconfig: pytest.Config) -> Callable[..., RunResult]:
     """Run a task from a sync test: ``cua_run(task=..., start_url=..., script=[...])``.
 
     With ``script`` (a list of scenario script turns) the run plays it through the stand-in server;
     without, it calls the model configured by the environment (``OPENAI_API_KEY`` ...).
     Settings are ``RunSettings`` fields; the run folder lands in the test's tmp_path.
     """
+    loop = session_loop(pytestconfig)
 
     def run(*, script: list[dict[str, Any]] | None = None, checks: list[dict[str, Any]] | None = None,
             **settings: Any) -> RunResult:
@@ -211,27 +268,28 @@ def cua_run(tmp_path: Path) -> Callable[..., RunResult]:
         settings.setdefault("out", tmp_path / "runs")
         built = [ScenarioCheck(CheckSpec.model_validate(c), Path.cwd()) for c in checks or []]
         if script is None:
-            return asyncio.run(run_task(RunSettings(**settings), checks=built))
+            return loop.run(run_task(RunSettings(**settings), checks=built))
         from .testing.scripted import serve_script
 
         settings.setdefault("model", "scripted")
         run_settings = RunSettings(**settings)
         turns = [ScriptTurn.model_validate(t) for t in script]
         with serve_script(run_settings.provider_name, turns, SCRIPTED_KEY) as base_url:
-            return asyncio.run(run_task(run_settings, checks=built, api_key=SCRIPTED_KEY, base_url=base_url))
+            return loop.run(run_task(run_settings, checks=built, api_key=SCRIPTED_KEY, base_url=base_url))
 
     return run
 
 
 @pytest.fixture
-def cua_replay(tmp_path: Path) -> Callable[..., RunResult]:
+def cua_replay(tmp_path: Path, pytestconfig: pytest.Config) -> Callable[..., RunResult]:
     """Replay a run folder from a sync test: ``cua_replay(run_dir, start_url=...)``."""
+    loop = session_loop(pytestconfig)
 
     def replay(run_dir: str | Path, **kwargs: Any) -> RunResult:
         from .replay.replayer import replay_run
 
         kwargs.setdefault("out", tmp_path / "runs")
-        return asyncio.run(replay_run(run_dir, **kwargs))
+        return loop.run(replay_run(run_dir, **kwargs))
 
     return replay
 

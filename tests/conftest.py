@@ -9,9 +9,10 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import AsyncIterator, Iterator
 
 import pytest
+import pytest_asyncio
 
 # Helper modules whose asserts are the tests' own: pytest explains their failures too.
 pytest.register_assert_rewrite("cli_helpers", "desktop_contract")
@@ -27,6 +28,22 @@ LEFTOVER_GRACE_S = 15
 def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # the controller, or a run without xdist
         os.environ.setdefault(SESSION_MARK, uuid.uuid4().hex)
+
+
+# The longest files, longest first (seconds alone on the 2-core machine, 2026-12-01). `make test`
+# hands files to the two workers in this order (`--no-loadscope-reorder`: xdist would order them
+# by their number of tests), so the long ones start first and the short ones fill in at the end,
+# instead of one worker waiting for the other to finish a long file it took last.
+LONGEST_FIRST = (
+    "test_desktop_e2e.py", "test_replay.py", "test_record.py", "test_xvfb_env.py", "test_trust.py",
+    "test_pytest_plugin.py", "test_package.py", "test_demo_app.py", "test_google_e2e.py",
+    "test_loop_e2e.py", "test_bad_input_props.py", "test_record_desktop.py", "test_anthropic_e2e.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
 def _marked_processes(mark: bytes) -> dict[int, str]:
@@ -66,6 +83,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
             reporter.write_line("")
             reporter.write_line(message, red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session", autouse=True)
+async def one_browser_per_worker() -> AsyncIterator[None]:
+    """The async tests of a worker share its event loop, and the runs they start share one
+    Chromium of it, each in a fresh context (as the pytest plugin's scenarios do). A module on a
+    loop of its own launches its own browsers."""
+    from cua.environments.browser_pool import shared_browsers
+
+    async with shared_browsers():
+        yield
 
 
 class _PagesHandler(http.server.SimpleHTTPRequestHandler):

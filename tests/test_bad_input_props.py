@@ -23,12 +23,12 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bad_input_servers import Answer, CannedServer, data_line  # noqa: E402
 from cli_helpers import clean_env, finish, start_cua  # noqa: E402
-from test_browser_env import browser_server  # noqa: E402,F401 - a fixture: one browser for many runs
 
 from cua.actions import ACTION_TYPES, parse_action  # noqa: E402
 from cua.config import RunSettings  # noqa: E402
 from cua.environments.remote import RemoteEnvironment  # noqa: E402
 from cua.errors import ConfigError, CuaError  # noqa: E402
+from cua.pytest_plugin import session_loop  # noqa: E402
 from cua.runner import run_task  # noqa: E402
 from cua.scenario import CheckSpec, Scenario, load_scenario, prepared  # noqa: E402
 from cua.selector_syntax import check_selector  # noqa: E402
@@ -248,12 +248,9 @@ any_items = st.lists(st.one_of(standin_items, json_like,
                      max_size=3)
 
 
-def _run_settings(out: Path, ws_endpoint: str) -> RunSettings:
-    # Every example's run connects to one browser server: a launch per example would be most of
-    # the test's time, and each run still gets a context of its own.
+def _run_settings(out: Path) -> RunSettings:
     return RunSettings(task="t", model="gpt-5.4", display="800x600", wait_ms=0, out=out, max_steps=3,
-                       start_url="data:text/html,<p>hello</p>", timeout=30, safety="auto", stream=False,
-                       ws_endpoint=ws_endpoint)
+                       start_url="data:text/html,<p>hello</p>", timeout=30, safety="auto", stream=False)
 
 
 def _assert_documented(result: Any) -> None:
@@ -266,27 +263,29 @@ def _assert_documented(result: Any) -> None:
 @examples(10)
 @given(items=st.lists(standin_items, min_size=1, max_size=3))
 def test_generated_model_output_from_the_standin_ends_with_a_documented_status(
-        items: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory, browser_server: str) -> None:
+        items: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> None:
     out = tmp_path_factory.mktemp("model")
 
     async def play() -> Any:
         with StandIn(turns=[items], api_key="sk-test", final_message="done") as server:
-            return await run_task(_run_settings(out, browser_server), api_key="sk-test", base_url=server.base_url,
+            return await run_task(_run_settings(out), api_key="sk-test", base_url=server.base_url,
                                   write_report=False)
 
-    _assert_documented(asyncio.run(play()))
+    # Every example runs on the session's loop, in a context of the worker's one browser: a
+    # launch per example would be most of the test's time.
+    _assert_documented(session_loop(pytestconfig).run(play()))
 
 
 @examples(6)
 @given(output=st.one_of(any_items, json_like))
 @example(output=[{"type": ["message"]}])  # an item type that is no string once ended in a TypeError
 def test_any_response_output_ends_with_a_documented_status(output: Any, tmp_path_factory: pytest.TempPathFactory,
-                                                          browser_server: str) -> None:
+                                                          pytestconfig: pytest.Config) -> None:
     body = json.dumps({"id": "resp_1", "object": "response", "status": "completed", "output": output}).encode()
     out = tmp_path_factory.mktemp("any")
     with CannedServer(Answer(body)) as server:
-        result = asyncio.run(run_task(_run_settings(out, browser_server), api_key="sk-test", base_url=server.url + "/v1",
-                                      write_report=False))
+        result = session_loop(pytestconfig).run(run_task(_run_settings(out), api_key="sk-test",
+                                                         base_url=server.url + "/v1", write_report=False))
     _assert_documented(result)
 
 

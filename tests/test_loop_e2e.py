@@ -27,6 +27,7 @@ from cua.agent import RunResult
 from cua.config import RunSettings
 from cua.environments.browser_launch import find_chromium
 from cua.functions import FunctionRegistry
+from cua.pytest_plugin import session_loop
 from cua.runner import run_task
 from cua.testing.standin import StandIn, Turn
 
@@ -416,7 +417,8 @@ def _endings(site: Site) -> dict[str, tuple[Script, dict[str, Any]]]:
 
 
 @pytest.fixture(scope="module")
-def endings(site: Site, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Played | BaseException]:
+def endings(site: Site, tmp_path_factory: pytest.TempPathFactory,
+            pytestconfig: pytest.Config) -> dict[str, Played | BaseException]:
     """Every ending played once, a few browsers at a time."""
     out = tmp_path_factory.mktemp("endings")
     limit = asyncio.Semaphore(4)
@@ -436,7 +438,7 @@ def endings(site: Site, tmp_path_factory: pytest.TempPathFactory) -> dict[str, P
 
     # A run asking for a safety decision must find no terminal to ask on, even under `pytest -s`.
     with mock.patch.object(sys, "stdin", io.StringIO()):
-        return asyncio.run(every())
+        return session_loop(pytestconfig).run(every())  # in contexts of the worker's one browser
 
 
 def ending(endings: dict[str, Played | BaseException], name: str) -> Played:

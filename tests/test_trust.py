@@ -9,6 +9,7 @@ Real Chromium, a real stand-in Responses server on 127.0.0.1, the installed ``cu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -31,6 +32,7 @@ from helpers_loop import API_KEY, ProbedBrowser, Site, alive, descendants, grep_
 
 from cua.config import RunSettings  # noqa: E402
 from cua.environments.browser import BrowserEnvironment  # noqa: E402
+from cua.environments.browser_pool import current_pool, own_browsers  # noqa: E402
 from cua.functions import FunctionRegistry  # noqa: E402
 from cua.lifecycle import RunCancelled  # noqa: E402
 from cua.runner import run_task  # noqa: E402
@@ -325,10 +327,15 @@ def chromium_below_us() -> list[int]:
 @pytest.mark.parametrize("how", ["cancel", "wait_for"])
 async def test_cancelling_a_run_raises_and_keeps_an_interrupted_run_folder(
         site: Site, tmp_path: Path, how: str) -> None:
+    """Cancelled in a browser of its own, the run stops that browser; cancelled in the worker's
+    shared browser, it closes its context and leaves the browser to the next run."""
+    pool = current_pool()
+    assert pool is not None, "the suite runs async tests with a shared browser (conftest.py)"
+    before = set(chromium_below_us())  # the shared one, if it is running already
     box: list[StandIn] = []
     server = StandIn(stalled_second_turn(box), api_key=API_KEY)
     box.append(server)
-    with server:
+    with server, own_browsers() if how == "wait_for" else contextlib.nullcontext():
         run = run_task(settings(site, tmp_path, safety="auto"), api_key=API_KEY, base_url=server.base_url)
         if how == "cancel":
             task = asyncio.ensure_future(run)
@@ -349,7 +356,11 @@ async def test_cancelling_a_run_raises_and_keeps_an_interrupted_run_folder(
     else:  # wait_for's deadline may come before the second request on a slow machine
         assert len(steps) <= 1
     assert (run_dir / "report.html").exists()
-    assert chromium_below_us() == [], "the browser was stopped"
+    if how == "wait_for":
+        assert set(chromium_below_us()) - before == set(), "the run's own browser was stopped"
+    else:
+        assert pool.browsers and [b.contexts for b in pool.browsers] == [[]] * len(pool.browsers), \
+            "the run's context was closed"
 
 
 class TimingOutBrowser(ProbedBrowser):

@@ -2,9 +2,10 @@
 
 The model's coordinates are CSS pixels of the viewport (the viewport is the display); screenshots
 come back at exactly the display size whatever the device scale factor. Actions and screenshots
-follow the newest tab. Beside this module: opening the browser (browser_launch), the domain policy
-on the network (browser_policy), settling after actions (browser_settle), anchors of actions and
-finding them again (browser_anchors), and the page JavaScript (browser_scripts and the .js files).
+follow the newest tab. Beside this module: opening the browser (browser_launch), sharing one
+between runs (browser_pool), the domain policy on the network (browser_policy), settling after
+actions (browser_settle), anchors of actions and finding them again (browser_anchors), and the
+page JavaScript (browser_scripts and the .js files).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .base import DEFAULT_WAIT_MS, Environment, zoom_png
 from .browser_anchors import element_at, locate
 from .browser_launch import ACTION_TIMEOUT_MS, open_browser
 from .browser_policy import PolicyEnforcer
+from .browser_pool import BrowserPool, current_pool
 from .browser_settle import PageSettler
 from .browser_tabs import Tabs
 from .domain_policy import DomainPolicy, refused_scheme, with_scheme
@@ -88,6 +90,7 @@ class BrowserEnvironment(Environment):
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._context: BrowserContext | None = None
+        self._pool: BrowserPool | None = None  # where the browser came from, when it is shared
         self._enforcer = PolicyEnforcer(self.policy, self._emit, lambda page: self._tabs.session(page))
         self._tabs = Tabs(self._enforcer, self._emit)
         self._settler = PageSettler(self._tabs.pages)
@@ -106,18 +109,18 @@ class BrowserEnvironment(Environment):
         from playwright.async_api import async_playwright
 
         try:
-            self._playwright = await async_playwright().start()
-            self._browser = await open_browser(
-                self._playwright, cdp_url=self.cdp_url, ws_endpoint=self.ws_endpoint,
+            opening = dict(
+                cdp_url=self.cdp_url, ws_endpoint=self.ws_endpoint,
                 chromium_path=self.chromium_path, headless=self.headless,
                 extra_args=self.launch_args, under_policy=bool(self.policy), env=self.child_env(),
             )
-            self._context = await self._browser.new_context(
-                viewport={"width": self.display.width, "height": self.display.height},
-                device_scale_factor=self.device_scale_factor,
-                # Service workers answer requests that context.route() would never see.
-                service_workers="block" if self.policy else "allow",
-            )
+            self._pool = current_pool()
+            if self._pool is not None:  # a browser shared with other runs; this run's context only
+                self._context = await self._shared_context(opening)
+            else:
+                self._playwright = await async_playwright().start()
+                self._browser = await open_browser(self._playwright, **opening)
+                self._context = await self._new_context()
             self._context.set_default_timeout(ACTION_TIMEOUT_MS)
             self._tabs.follow(self._context)
             self._context.on("request", self._settler.on_request)
@@ -141,6 +144,29 @@ class BrowserEnvironment(Environment):
                 raise EnvironmentError_(f"the browser could not be started: {first_line(exc)}") from None
             raise
 
+    async def _new_context(self) -> BrowserContext:
+        assert self._browser is not None
+        return await self._browser.new_context(
+            viewport={"width": self.display.width, "height": self.display.height},
+            device_scale_factor=self.device_scale_factor,
+            # Service workers answer requests that context.route() would never see.
+            service_workers="block" if self.policy else "allow",
+        )
+
+    async def _shared_context(self, opening: dict[str, Any]) -> BrowserContext:
+        """A context of our own in the pool's browser; one that died unnoticed is replaced once."""
+        from playwright.async_api import Error as PlaywrightError
+
+        assert self._pool is not None
+        self._browser = await self._pool.acquire(**opening)
+        try:
+            return await self._new_context()
+        except PlaywrightError:
+            stale, self._browser = self._browser, None
+            await self._pool.discard(stale)
+        self._browser = await self._pool.acquire(**opening)
+        return await self._new_context()
+
     async def begin_step(self, step: int, title: str) -> None:
         if self.trace_path is None or self._context is None:
             return
@@ -158,17 +184,19 @@ class BrowserEnvironment(Environment):
             except Exception as exc:  # the browser died: there is no trace to save
                 log.warning("could not save the Playwright trace: %s", exc)
             self._trace_group_open = False
-        context, browser, pw = self._context, self._browser, self._playwright
-        self._context = self._browser = self._playwright = None
+        context, browser, pw, pool = self._context, self._browser, self._playwright, self._pool
+        self._context = self._browser = self._playwright = self._pool = None
         self._tabs.close()
         self._enforcer.close()
         self._settler.forget_requests()
-        for closing in (context, browser):
+        for closing in (context, browser if pool is None else None):
             if closing is not None:
                 try:
                     await closing.close()
                 except Exception as exc:  # already gone: nothing left to release
                     log.debug("closing %r failed: %s", closing, exc)
+        if pool is not None and browser is not None:
+            await pool.release(browser)
         if pw is not None:
             try:
                 await pw.stop()
