@@ -296,8 +296,13 @@ def _record(flow: Flow, site: str, root: Path, offset: tuple[int, int]) -> Recor
             person.click(*TOOLBAR_STOP)
         else:  # Ctrl-C in a terminal: SIGINT to the whole process group
             os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(60)  # (what it prints on stdout is one short line: the pipe cannot fill)
+        except subprocess.TimeoutExpired:  # the ending did not end it: fail, never hang
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            lines.append(f"(cua record was still running 60 s after the flow ended by {flow.ends_by})\n")
         out = proc.stdout.read()  # type: ignore[union-attr]
-        proc.wait(60)
         reader.join(10)
         result = Finished(proc.returncode, out, "".join(lines))
     finally:

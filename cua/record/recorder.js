@@ -192,7 +192,10 @@
                                 width: Math.abs(x1 - x0) + 'px', height: Math.abs(y1 - y0) + 'px'});
   }
   function hideBox() { if (boxEl) boxEl.style.display = 'none'; }
-  window.__cuaRecorderHide = (hidden) => { if (toolbarHost) toolbarHost.style.display = hidden ? 'none' : ''; };
+  // Out of the screenshots, not out of reach: a transparent toolbar still takes its clicks, so
+  // a person who presses Stop while a screenshot is being taken stops the recording (with
+  // display: none the click went through to the page below and was recorded).
+  window.__cuaRecorderHide = (hidden) => { if (toolbarHost) toolbarHost.style.opacity = hidden ? '0' : ''; };
   window.__cuaRecorderChecked = (text) => toast(text);
 
   // What is typed into a secret field shows as dots, as in a password field, while recording.
