@@ -21,7 +21,7 @@ from ..actions import ScreenTransform, Size
 from ..errors import ActionNotSupported, EnvironmentError_, ModelOutputError, first_line
 from .base import DEFAULT_WAIT_MS, Environment, zoom_png
 from .browser_anchors import element_at, locate
-from .browser_launch import ACTION_TIMEOUT_MS, open_browser
+from .browser_launch import ACTION_TIMEOUT_MS, BrowserOpening, open_browser
 from .browser_policy import PolicyEnforcer
 from .browser_pool import BrowserPool, current_pool
 from .browser_settle import PageSettler
@@ -109,17 +109,18 @@ class BrowserEnvironment(Environment):
         from playwright.async_api import async_playwright
 
         try:
-            opening = dict(
+            opening = BrowserOpening(
                 cdp_url=self.cdp_url, ws_endpoint=self.ws_endpoint,
                 chromium_path=self.chromium_path, headless=self.headless,
-                extra_args=self.launch_args, under_policy=bool(self.policy), env=self.child_env(),
+                extra_args=self.launch_args, under_policy=bool(self.policy),
+                env=tuple(sorted(self.child_env().items())),
             )
             self._pool = current_pool()
             if self._pool is not None:  # a browser shared with other runs; this run's context only
                 self._context = await self._shared_context(opening)
             else:
                 self._playwright = await async_playwright().start()
-                self._browser = await open_browser(self._playwright, **opening)
+                self._browser = await open_browser(self._playwright, opening)
                 self._context = await self._new_context()
             self._context.set_default_timeout(ACTION_TIMEOUT_MS)
             self._tabs.follow(self._context)
@@ -153,18 +154,18 @@ class BrowserEnvironment(Environment):
             service_workers="block" if self.policy else "allow",
         )
 
-    async def _shared_context(self, opening: dict[str, Any]) -> BrowserContext:
+    async def _shared_context(self, opening: BrowserOpening) -> BrowserContext:
         """A context of our own in the pool's browser; one that died unnoticed is replaced once."""
         from playwright.async_api import Error as PlaywrightError
 
         assert self._pool is not None
-        self._browser = await self._pool.acquire(**opening)
+        self._browser = await self._pool.acquire(opening)
         try:
             return await self._new_context()
         except PlaywrightError:
             stale, self._browser = self._browser, None
             await self._pool.discard(stale)
-        self._browser = await self._pool.acquire(**opening)
+        self._browser = await self._pool.acquire(opening)
         return await self._new_context()
 
     async def begin_step(self, step: int, title: str) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import TYPE_CHECKING, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import EnvironmentError_, first_line
 
@@ -43,20 +44,32 @@ def find_chromium(explicit: str | None = None) -> str | None:
     return None
 
 
-async def open_browser(
-    pw: Playwright,
-    *,
-    cdp_url: str | None,
-    ws_endpoint: str | None,
-    chromium_path: str | None,
-    headless: bool,
-    extra_args: Iterable[str],
-    under_policy: bool,
-    env: dict[str, str],
-) -> Browser:
-    """Attach to ``cdp_url`` or ``ws_endpoint`` when given, else launch Chromium with ``env``."""
+@dataclass(frozen=True)
+class BrowserOpening:
+    """Everything the browser process itself is opened with: runs that agree on all of it may
+    share one browser (browser_pool.py), each in a context of its own."""
+
+    cdp_url: str | None = None
+    ws_endpoint: str | None = None
+    chromium_path: str | None = None
+    headless: bool = True
+    extra_args: tuple[str, ...] = ()
+    under_policy: bool = False
+    # The browser's environment as sorted pairs (hashable); None: this process's own.
+    env: tuple[tuple[str, str], ...] | None = None
+
+    @property
+    def key(self) -> tuple:
+        if self.cdp_url or self.ws_endpoint:  # a remote browser: launched by someone else
+            return ("remote", self.cdp_url, self.ws_endpoint)
+        return ("launch", self.chromium_path, self.headless, self.extra_args, self.under_policy, self.env)
+
+
+async def open_browser(pw: Playwright, opening: BrowserOpening) -> Browser:
+    """Attach to the CDP URL or Playwright server of ``opening`` when given, else launch Chromium."""
     from playwright.async_api import Error as PlaywrightError
 
+    cdp_url, ws_endpoint = opening.cdp_url, opening.ws_endpoint
     if cdp_url:
         try:
             return await pw.chromium.connect_over_cdp(cdp_url, timeout=CONNECT_TIMEOUT_MS)
@@ -72,9 +85,9 @@ async def open_browser(
                 f"could not connect to the Playwright browser server at {ws_endpoint}: "
                 f"{first_line(exc)}"
             ) from None
-    path = find_chromium(chromium_path)
-    args = [*DEFAULT_ARGS, *extra_args]
-    if under_policy:
+    path = find_chromium(opening.chromium_path)
+    args = [*DEFAULT_ARGS, *opening.extra_args]
+    if opening.under_policy:
         # Pages the policy fetches itself (browser_policy.py) look public to Chromium, whose
         # local-network checks would then refuse a local app's requests to itself (its WebSocket,
         # another port); under a domain policy, which hosts may be reached is the policy's to say.
@@ -82,7 +95,8 @@ async def open_browser(
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--no-sandbox")  # Chromium refuses to run its sandbox as root
     try:
-        return await pw.chromium.launch(executable_path=path, headless=headless, args=args, env=env)
+        return await pw.chromium.launch(executable_path=path, headless=opening.headless, args=args,
+                                        env=None if opening.env is None else dict(opening.env))
     except PlaywrightError as exc:
         where = path or "Playwright's own Chromium"
         raise EnvironmentError_(

@@ -6,9 +6,9 @@ plugin's session) and closes it afterwards. A browser environment started outsid
 closes its own browser, as it always did. A pool belongs to the event loop it was made in, as
 Playwright's objects do.
 
-Two runs share a browser only when everything the browser process itself is given is the same:
-the executable, headless or not, the launch arguments (a domain policy adds one) and the
-environment (which leaves out the run's secrets) — or the same remote endpoint.
+Two runs share a browser only when everything the browser process itself is given is the same
+(``BrowserOpening``): the executable, headless or not, the launch arguments (a domain policy adds
+one) and the environment (which leaves out the run's secrets) — or the same remote endpoint.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import logging
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, AsyncIterator, Iterable, Iterator
+from typing import TYPE_CHECKING, AsyncIterator, Iterator
 
-from .browser_launch import open_browser
+from .browser_launch import BrowserOpening, open_browser
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Playwright
@@ -97,42 +97,23 @@ class BrowserPool:
         finally:
             _current.reset(token)
 
-    async def acquire(
-        self,
-        *,
-        cdp_url: str | None,
-        ws_endpoint: str | None,
-        chromium_path: str | None,
-        headless: bool,
-        extra_args: Iterable[str],
-        under_policy: bool,
-        env: dict[str, str],
-    ) -> Browser:
-        """A connected browser opened with exactly these settings; ``release`` it when done."""
+    async def acquire(self, opening: BrowserOpening) -> Browser:
+        """A connected browser opened exactly so; ``release`` it when done."""
         from playwright.async_api import async_playwright
 
-        extra_args = tuple(extra_args)
-        if cdp_url or ws_endpoint:
-            key: tuple = ("remote", cdp_url, ws_endpoint)
-        else:
-            key = ("launch", chromium_path, headless, extra_args, under_policy, tuple(sorted(env.items())))
         async with self._lock:
             if self.closed:
                 raise RuntimeError("the browser pool is closed")
-            entry = self._entries.get(key)
+            entry = self._entries.get(opening.key)
             if entry is not None and not entry.browser.is_connected():  # it crashed or was closed
-                del self._entries[key]
+                del self._entries[opening.key]
                 entry = None
             if entry is None:
                 if self._playwright is None:
                     self._playwright = await async_playwright().start()
-                browser = await open_browser(
-                    self._playwright, cdp_url=cdp_url, ws_endpoint=ws_endpoint,
-                    chromium_path=chromium_path, headless=headless, extra_args=extra_args,
-                    under_policy=under_policy, env=env,
-                )
+                browser = await open_browser(self._playwright, opening)
                 self.opened += 1
-                entry = self._entries[key] = _Entry(browser)
+                entry = self._entries[opening.key] = _Entry(browser)
             entry.users += 1
             entry.last_used = self.loop.time()
             return entry.browser
