@@ -29,6 +29,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cua-out", default="runs", help="folder for run folders (default ./runs)")
     group.addoption("--cua-var", action="append", default=[], metavar="K=V",
                     help="scenario variable for every scenario (repeatable)")
+    group.addoption("--cua-ws-endpoint", default=None, metavar="URL",
+                    help="run every browser scenario in the Playwright browser server at this ws:// "
+                         "URL (default $CUA_WS_ENDPOINT, else $PW_TEST_CONNECT_WS_ENDPOINT)")
+    group.addoption("--cua-cdp-url", default=None, metavar="URL",
+                    help="run every browser scenario in the Chromium at this CDP URL, e.g. a "
+                         "Selenium Grid 4 node's (default $CUA_CDP_URL)")
 
 
 def _is_scenario(path: Path) -> bool:
@@ -95,14 +101,16 @@ class ScenarioItem(pytest.Item):
         variables = parse_vars(self.config.getoption("cua_var"))
         variables = {k: v for k, v in variables.items() if k in self.scenario.variables}
         out = Path(self.config.getoption("cua_out"))
+        remote = remote_browser(self.config) if self.scenario.env == "browser" else {}
         if mode == "replay":
             recording = self.scenario.recording_dir()
             if not (recording / "run.json").exists():
                 pytest.fail(f"no recording at {recording}: record it with 'cua run {self.path} --record'",
                             pytrace=False)
-            coro = replay_run(recording, scenario_path=self.path, out=out, variables=variables)
+            coro = replay_run(recording, scenario_path=self.path, out=out, variables=variables,
+                              overrides=remote or None)
         else:
-            flags: dict[str, Any] = {"out": out}
+            flags: dict[str, Any] = {"out": out, **remote}
             if mode == "scripted":
                 flags["model"] = "scripted"
             coro = run_scenario(self.scenario, variables=variables, flags=flags,
@@ -152,6 +160,19 @@ class BadScenarioItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, None, self.name
+
+
+def remote_browser(config: pytest.Config) -> dict[str, str]:
+    """The remote browser every browser scenario runs in, as run settings: the option, else the
+    variables a CI system or Playwright's own tooling sets; {} to launch Chromium here."""
+    import os
+
+    ws = config.getoption("cua_ws_endpoint") or os.environ.get("CUA_WS_ENDPOINT") \
+        or os.environ.get("PW_TEST_CONNECT_WS_ENDPOINT")
+    cdp = config.getoption("cua_cdp_url") or os.environ.get("CUA_CDP_URL")
+    if ws and cdp:
+        raise pytest.UsageError("give --cua-ws-endpoint or --cua-cdp-url (or their variables), not both")
+    return {"ws_endpoint": ws} if ws else {"cdp_url": cdp} if cdp else {}
 
 
 # The variables each provider reads its key from (any one will do); the first is the one to name.

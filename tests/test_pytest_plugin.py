@@ -25,6 +25,8 @@ import cua.testing.anthropic  # noqa: F401
 import cua.testing.google  # noqa: F401
 import cua.testing.standin  # noqa: F401
 
+from test_browser_env import browser_server  # noqa: E402,F401 - a fixture: a Playwright browser server
+
 pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -164,6 +166,26 @@ def test_scenarios_run_in_parallel_under_xdist(pytester: pytest.Pytester) -> Non
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*2 workers*"])
     assert run_kinds(pytester) == {"login": "replay", "board": "run"}
+
+
+def test_every_scenario_runs_in_a_remote_browser_server_under_two_workers(
+        pytester: pytest.Pytester, browser_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--cua-ws-endpoint: both workers' scenarios run in the one Playwright browser server. No
+    Chromium can be launched here (CUA_CHROMIUM names none), so a scenario that tried fails."""
+    add_scenario(pytester, "login")
+    add_scenario(pytester, "form", recording=False)
+    monkeypatch.setenv("CUA_CHROMIUM", str(pytester.path / "no-chromium-here"))
+    result = pytester.runpytest_subprocess("-n", "2", "--cua-out=runs", "-p", "no:cacheprovider",
+                                           f"--cua-ws-endpoint={browser_server}")
+    result.assert_outcomes(passed=2)
+    assert run_kinds(pytester) == {"login": "replay", "contact-form": "run"}
+    monkeypatch.setenv("CUA_WS_ENDPOINT", browser_server)  # the variable does the same; with no
+    result = pytester.runpytest_subprocess("--cua-out=runs2", "-p", "no:cacheprovider", "-k", "login")
+    result.assert_outcomes(passed=1)
+    monkeypatch.delenv("CUA_WS_ENDPOINT")  # server, the launch is tried and fails, saying why
+    result = pytester.runpytest_subprocess("--cua-out=runs3", "-p", "no:cacheprovider", "-k", "login")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*CUA_CHROMIUM*does not exist*"])
 
 
 def test_the_cua_run_fixture_runs_a_scripted_flow_from_a_python_test(pytester: pytest.Pytester) -> None:
