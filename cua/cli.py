@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the bundled scenarios on the demo app, offline")
     demo.add_argument("--out", default="runs/demo", help="folder for the demo's runs (default runs/demo)")
+    remote = demo.add_mutually_exclusive_group()
+    remote.add_argument("--ws-endpoint", help="run in the Playwright browser server at this ws:// URL")
+    remote.add_argument("--cdp-url", help="run in the Chromium at this CDP URL")
     return parser
 
 
@@ -419,7 +422,8 @@ async def _cmd_record(args: argparse.Namespace) -> int:
 async def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return await run_demo(out=args.out, log=lambda text: print(text, file=sys.stderr))
+    remote = {k: v for k, v in (("ws_endpoint", args.ws_endpoint), ("cdp_url", args.cdp_url)) if v}
+    return await run_demo(out=args.out, log=lambda text: print(text, file=sys.stderr), remote=remote)
 
 
 def _run_async(coro) -> int:

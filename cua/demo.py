@@ -39,7 +39,10 @@ def _line(name: str, result: RunResult, seconds: float) -> str:
     return f"  {mark} {name:<34} {result.status:<10} {result.steps:>2} steps  {checks}/{len(result.checks)} checks  {seconds:5.1f}s{extra}"
 
 
-async def run_demo(out: str | Path = "runs/demo", log: Callable[[str], None] = print) -> int:
+async def run_demo(out: str | Path = "runs/demo", log: Callable[[str], None] = print, *,
+                   remote: dict[str, str] | None = None) -> int:
+    """``remote``: ``{"ws_endpoint": ...}`` or ``{"cdp_url": ...}``, a browser to run in instead
+    of the one Chromium launched here."""
     from .environments.browser_pool import shared_browsers
     from .runner import run_scenario
     from .replay.replayer import replay_target
@@ -56,7 +59,7 @@ async def run_demo(out: str | Path = "runs/demo", log: Callable[[str], None] = p
     async def one(path: Path) -> RunResult:
         async with slots:
             t0 = time.monotonic()
-            result = await run_scenario(path, flags={"model": "scripted", "out": out})
+            result = await run_scenario(path, flags={"model": "scripted", "out": out, **(remote or {})})
             log(_line(path.name, result, time.monotonic() - t0))
             return result
 
@@ -68,7 +71,7 @@ async def run_demo(out: str | Path = "runs/demo", log: Callable[[str], None] = p
         heal = scenarios_folder() / HEAL_SCENARIO
         log(f"cua demo: replaying the recording of {heal.name} on a page that moved (?shift=1)")
         t0 = time.monotonic()
-        result = await replay_target(heal, out=out, variables={"query": "?shift=1"})
+        result = await replay_target(heal, out=out, variables={"query": "?shift=1"}, overrides=remote)
     log(_line(f"replay {heal.name} (drifted)", result, time.monotonic() - t0))
     failures += result.status != "completed"
     run_dirs.append(result.run_dir)

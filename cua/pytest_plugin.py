@@ -29,6 +29,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cua-out", default="runs", help="folder for run folders (default ./runs)")
     group.addoption("--cua-var", action="append", default=[], metavar="K=V",
                     help="scenario variable for every scenario (repeatable)")
+    group.addoption("--cua-shard", default=None, metavar="I/N",
+                    help="run shard I of N (1-based): the tests split into N parts of about equal "
+                         "time by each scenario's recorded duration, the same way on every machine")
     group.addoption("--cua-ws-endpoint", default=None, metavar="URL",
                     help="run every browser scenario in the Playwright browser server at this ws:// "
                          "URL (default $CUA_WS_ENDPOINT, else $PW_TEST_CONNECT_WS_ENDPOINT)")
@@ -160,6 +163,60 @@ class BadScenarioItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, None, self.name
+
+
+# What a test without a recorded duration counts for when shards are cut: a scenario without a
+# recording (a scripted or live run), and a Python test.
+UNRECORDED_SCENARIO_S = 10.0
+PYTHON_TEST_S = 1.0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    spec = config.getoption("cua_shard")
+    if not spec:
+        return
+    index, count = parse_shard(spec)
+    kept = set(map(id, shards(items, count)[index - 1]))
+    deselected = [item for item in items if id(item) not in kept]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if id(item) in kept]
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in spec.split("/"))
+    except ValueError:
+        index = count = 0
+    if not 1 <= index <= count:
+        raise pytest.UsageError(f"--cua-shard {spec!r}: give I/N with 1 <= I <= N, e.g. 1/4")
+    return index, count
+
+
+def shards(items: list[pytest.Item], count: int) -> list[list[pytest.Item]]:
+    """``items`` cut into ``count`` shards of about equal time: longest first, each to the shard
+    with the least so far. Only names and recorded durations decide, so every machine agrees."""
+    cost = {id(item): expected_seconds(item) for item in items}
+    bins: list[list[pytest.Item]] = [[] for _ in range(count)]
+    totals = [0.0] * count
+    for item in sorted(items, key=lambda i: (-cost[id(i)], i.nodeid)):
+        lightest = totals.index(min(totals))
+        bins[lightest].append(item)
+        totals[lightest] += cost[id(item)]
+    order = {id(item): n for n, item in enumerate(items)}
+    return [sorted(part, key=lambda i: order[id(i)]) for part in bins]
+
+
+def expected_seconds(item: pytest.Item) -> float:
+    if not isinstance(item, ScenarioItem):
+        return PYTHON_TEST_S
+    import json
+
+    try:
+        meta = json.loads((item.scenario.recording_dir() / "run.json").read_text(encoding="utf-8"))
+        return max(0.1, float(meta["duration_s"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return UNRECORDED_SCENARIO_S
 
 
 def remote_browser(config: pytest.Config) -> dict[str, str]:

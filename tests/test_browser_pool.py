@@ -1,7 +1,8 @@
 """Runs that share one browser (``shared_browsers``: `cua demo`, the pytest plugin's session) each
 get a context of their own: what one run leaves in its storage, its cookies, its permissions or
 its routes is not there for the next. A crashed browser is replaced, a run with secrets never
-shares a browser whose environment holds them, and nothing is left running after the pool."""
+shares a browser whose environment holds them, and nothing is left running after the pool.
+`cua demo` runs in a remote browser server when given one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import os
 from pathlib import Path
 
 import pytest
+
+from cli_helpers import clean_env, finish, start_cua
+from test_browser_env import browser_server  # noqa: F401 - a fixture: a Playwright browser server
 
 from cua.environments.browser import BrowserEnvironment
 from cua.environments.browser_pool import current_pool, shared_browsers
@@ -112,3 +116,16 @@ def test_outside_a_pool_each_run_has_its_own_browser(pages_server: str) -> None:
         assert chromium_pids() == set()
 
     asyncio.run(alone())
+
+
+def test_cua_demo_runs_in_a_browser_server_and_launches_nothing(browser_server: str, tmp_path: Path) -> None:
+    """No Chromium can be launched here (CUA_CHROMIUM names none): the demo passes only because
+    every scenario and the healed replay ran in the server."""
+    env = clean_env(CUA_CHROMIUM=str(tmp_path / "no-chromium-here"))
+    done = finish(start_cua(["demo", "--out", str(tmp_path / "demo"), "--ws-endpoint", browser_server],
+                            env, tmp_path), timeout=180)
+    assert done.code == 0, done.stderr
+    assert "8 of 8 passed" in done.stderr
+    both = finish(start_cua(["demo", "--ws-endpoint", browser_server, "--cdp-url", "http://127.0.0.1:9"],
+                            env, tmp_path), timeout=60)
+    assert both.code == 2 and "not allowed with argument" in both.stderr and "Traceback" not in both.stderr

@@ -25,6 +25,7 @@ import cua.testing.anthropic  # noqa: F401
 import cua.testing.google  # noqa: F401
 import cua.testing.standin  # noqa: F401
 
+from cli_helpers import clean_env, finish, start_cua  # noqa: E402
 from test_browser_env import browser_server  # noqa: E402,F401 - a fixture: a Playwright browser server
 
 pytest_plugins = ["pytester"]
@@ -186,6 +187,47 @@ def test_every_scenario_runs_in_a_remote_browser_server_under_two_workers(
     result = pytester.runpytest_subprocess("--cua-out=runs3", "-p", "no:cacheprovider", "-k", "login")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*CUA_CHROMIUM*does not exist*"])
+
+
+def test_shards_split_the_scenarios_evenly_by_recorded_duration_and_the_same_everywhere(
+        pytester: pytest.Pytester) -> None:
+    names = ["board", "form", "links", "list", "login", "menu", "todo"]
+    seconds = {}
+    for name in names:
+        add_scenario(pytester, name)
+        meta = json.loads((SCENARIOS / "recordings" / name / "run.json").read_text(encoding="utf-8"))
+        seconds[name] = meta["duration_s"]
+    parts = []
+    for index in (1, 2, 3):
+        result = pytester.runpytest("--collect-only", "-q", f"--cua-shard={index}/3")
+        parts.append({line.split("/")[1].split(".")[0] for line in result.outlines if ".cua.yaml::" in line})
+    assert sorted(n for part in parts for n in part) == names, parts  # each scenario in one shard
+    totals = [sum(seconds[n] for n in part) for part in parts]
+    assert max(totals) - min(totals) <= max(seconds.values()), (parts, totals)
+    again = pytester.runpytest("--collect-only", "-q", "--cua-shard=3/3")
+    assert {line.split("/")[1].split(".")[0] for line in again.outlines if ".cua.yaml::" in line} == parts[2]
+    for index in (1, 3):  # two machines' parts, then their run folders in one index and JUnit file
+        ran = pytester.runpytest("--cua-mode=replay", f"--cua-out=runs-{index}", f"--cua-shard={index}/3")
+        ran.assert_outcomes(passed=len(parts[index - 1]), deselected=len(names) - len(parts[index - 1]))
+    run_dirs = sorted(str(p.parent) for p in pytester.path.glob("runs-*/*/run.json"))
+    merged = finish(start_cua(["report", *run_dirs, "--index", "index.html", "--junit", "junit.xml"],
+                              clean_env(), pytester.path))
+    assert merged.code == 0, merged.stderr
+    junit = (pytester.path / "junit.xml").read_text(encoding="utf-8")
+    assert junit.count("<testcase ") == len(parts[0]) + len(parts[2]) == len(run_dirs)
+    for stem in parts[0] | parts[2]:
+        assert f'name="{json_name(pytester, stem)} (replay)"' in junit
+    bad = pytester.runpytest("--cua-shard=4/3")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*--cua-shard '4/3': give I/N with 1 <= I <= N*"])
+
+
+def json_name(pytester: pytest.Pytester, file_stem: str) -> str:
+    """The scenario name inside scenarios/<file_stem>.cua.yaml."""
+    import yaml
+
+    path = pytester.path / "scenarios" / f"{file_stem}.cua.yaml"
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["name"]
 
 
 def test_the_cua_run_fixture_runs_a_scripted_flow_from_a_python_test(pytester: pytest.Pytester) -> None:
