@@ -40,6 +40,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "Selenium Grid 4 node's (default $CUA_CDP_URL)")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    remote_browser(config)  # two remote browsers at once: a usage error before anything runs
+
+
 def _is_scenario(path: Path) -> bool:
     if path.name.endswith(".cua.yaml") or path.name.endswith(".cua.yml"):
         return True

@@ -187,6 +187,9 @@ def test_every_scenario_runs_in_a_remote_browser_server_under_two_workers(
     result = pytester.runpytest_subprocess("--cua-out=runs3", "-p", "no:cacheprovider", "-k", "login")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*CUA_CHROMIUM*does not exist*"])
+    both = pytester.runpytest(f"--cua-ws-endpoint={browser_server}", "--cua-cdp-url=http://127.0.0.1:9")
+    assert both.ret == pytest.ExitCode.USAGE_ERROR
+    both.stderr.fnmatch_lines(["*give --cua-ws-endpoint or --cua-cdp-url*, not both*"])
 
 
 def test_shards_split_the_scenarios_evenly_by_recorded_duration_and_the_same_everywhere(
