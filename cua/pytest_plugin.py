@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
 from .agent import RunResult
+
+if TYPE_CHECKING:  # the pool (and Playwright) is imported when a run first needs it
+    from .environments.browser_pool import BrowserPool
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -262,7 +265,7 @@ class SessionLoop:
 
     def __init__(self) -> None:
         self._runner = asyncio.Runner()
-        self._pool: Any = None
+        self._pool: BrowserPool | None = None
 
     def run(self, coro: Any) -> Any:
         return self._runner.run(self._with_pool(coro))

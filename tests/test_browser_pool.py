@@ -17,6 +17,7 @@ from test_browser_env import browser_server  # noqa: F401 - a fixture: a Playwri
 
 from cua.environments.browser import BrowserEnvironment
 from cua.environments.browser_pool import current_pool, shared_browsers
+from cua.errors import EnvironmentError_
 
 
 def chromium_pids() -> set[int]:
@@ -67,7 +68,7 @@ async def test_a_domain_policy_of_one_run_is_not_the_next_runs(pages_server: str
     localhost = pages_server.replace("127.0.0.1", "localhost")
     async with shared_browsers() as pool:
         async with BrowserEnvironment(start_url=f"{pages_server}/loop.html", allow_domains=["127.0.0.1"]) as strict:
-            with pytest.raises(Exception):
+            with pytest.raises(EnvironmentError_, match="domain policy"):
                 await strict.goto(f"{localhost}/loop.html")
             assert "localhost" not in (await strict.current_url() or "")
         async with BrowserEnvironment(start_url=f"{localhost}/loop.html") as free:

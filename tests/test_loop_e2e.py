@@ -388,7 +388,9 @@ def _endings(site: Site) -> dict[str, tuple[Script, dict[str, Any]]]:
         "max_steps": ([Turn.call(at(PRESS))] * 3, dict(max_steps=2)),
         "timeout": (
             lambda server: [then_fault(server, "slow", Turn.call(at(PRESS)), delay=60)],
-            dict(timeout=6),
+            # Room for the first step on a loaded 2-core machine (6 s once ran out before the
+            # slow request was even sent); the slow answer (60 s) still far outlasts it.
+            dict(timeout=15),
         ),
         "token_budget": (
             [Turn.call(at(PRESS), usage={"input_tokens": 900, "output_tokens": 200})] * 3,
@@ -460,7 +462,7 @@ def test_max_steps(endings: dict[str, Any]) -> None:
 def test_timeout_with_a_slow_model(endings: dict[str, Any]) -> None:
     played = ending(endings, "timeout")
     assert (played.result.status, played.result.exit_code) == ("timeout", 1)
-    assert "timed out after 6 s" in played.result.reason
+    assert "timed out after 15 s" in played.result.reason
     assert played.meta["status"] == "timeout"
     assert len(played.page.state["clicks"]) == 1, "the step before the slow answer was executed"
     slow = [r for r in played.server.records if r.fault == "slow"]
