@@ -281,7 +281,11 @@ async def test_stop_leaves_no_xvfb_or_chromium_behind(page, tmp_path):
 
 
 _INTERRUPTED_RUN = """
-import asyncio, json, sys
+import asyncio, faulthandler, json, signal, sys
+faulthandler.register(signal.SIGUSR1)  # the test asks where a slow stop is stuck
+# Ctrl-C as a terminal delivers it, even when pytest was started in the background (where the
+# shell set SIGINT to ignored, and every child inherits that).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from cua.actions import Size
 from cua.environments.xvfb import XDisplayEnvironment
 
@@ -306,7 +310,16 @@ def test_ctrl_c_stops_everything(page, tmp_path):
         pids += processes_on(started["display"])
         assert len(pids) >= 3
         child.send_signal(signal.SIGINT)
-        child.wait(15)
+        try:
+            child.wait(30)  # ~2 s
+        except subprocess.TimeoutExpired:
+            status = Path(f"/proc/{child.pid}/status").read_text()
+            masks = "".join(line for line in status.splitlines(True) if line.startswith("Sig"))
+            child.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            child.kill()
+            pytest.fail(f"the interrupted run did not stop in 30 s; its signals:\n{masks}where it was:\n"
+                        + child.communicate()[1])
         assert [pid for pid in pids if vmserver.pid_alive(pid)] == []
     finally:
         if child.poll() is None:
