@@ -318,3 +318,14 @@ def test_any_computer_server_answer_is_used_or_an_environment_error(answer: Answ
             asyncio.run(asyncio.wait_for(drive(server), 20))
         except CuaError as exc:
             assert exc.exit_code == 4 and server.url in str(exc), str(exc)
+
+
+@pytest.mark.parametrize("size", [{"width": False, "height": False}, {"width": True, "height": 600},
+                                  {"width": 0, "height": 600}, {"width": 800.5, "height": 600},
+                                  {"width": float("inf"), "height": 600}, {"width": "800", "height": "600"}])
+def test_a_screen_size_that_is_no_pixel_count_is_an_environment_error(size: dict[str, Any]) -> None:
+    answer = data_line(json.dumps({"success": True, "size": size}).encode())
+    with CannedServer(answer) as server:
+        with pytest.raises(CuaError, match="no usable screen size") as err:
+            asyncio.run(RemoteEnvironment(server.url, timeout=3, connect_timeout=2, retries=1).start())
+    assert err.value.exit_code == 4

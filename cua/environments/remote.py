@@ -167,12 +167,9 @@ class RemoteEnvironment(Environment):
                 )
             self.os_type = body.get("os_type")
             size = (await self.command("get_screen_size")).get("size") or {}
-            try:
-                screen = Size(int(size["width"]), int(size["height"]))
-            except (KeyError, TypeError, ValueError):
-                raise EnvironmentError_(
-                    f"computer server at {self.vm_url} sent no usable screen size: {size!r}"
-                ) from None
+            screen = _screen_size(size)
+            if screen is None:
+                raise EnvironmentError_(f"computer server at {self.vm_url} sent no usable screen size: {size!r}")
             self._transform = ScreenTransform.fitted(self.requested_display, screen)
             self.display = self._transform.model
         except BaseException:
@@ -493,3 +490,15 @@ def _detail(response: httpx.Response) -> str:
         body = None
     text = response.content.decode("utf-8", errors="replace")[:200]
     return str(body.get("detail") or text) if isinstance(body, dict) else text
+
+
+def _screen_size(size: Any) -> Size | None:
+    """The screen a computer server reported: two whole positive pixel counts (``true`` is not
+    one, though Python counts it as 1), or None."""
+    if not isinstance(size, dict):
+        return None
+    sides = [size.get("width"), size.get("height")]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 100_000 and v == int(v)
+               for v in sides):
+        return None
+    return Size(int(sides[0]), int(sides[1]))
