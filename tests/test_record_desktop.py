@@ -57,7 +57,10 @@ def perform_flow(x_display: str) -> None:
     xdotool(x_display, *at(PRESS), "click", "1")
     xdotool(x_display, *at(TWICE), "click", "--repeat", "2", "--delay", "90", "1")
     xdotool(x_display, *at(MENU), "click", "3")
-    xdotool(x_display, *at(FIELD), "click", "1")
+    # A person looks at the field before typing. (With no pause at all the recorder may take the
+    # field's screen only once the first letter is in it, on a loaded machine: the image anchor of
+    # the click then shows that letter, which the replay's fresh page does not have.)
+    xdotool(x_display, *at(FIELD), "click", "1", pause=1.0)
     xdotool(x_display, "type", "--delay", "40", "Hello world!?", pause=0.05)
     xdotool(x_display, "key", "BackSpace")  # a typo taken back
     xdotool(x_display, "key", "ctrl+a")
