@@ -165,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     remote = demo.add_mutually_exclusive_group()
     remote.add_argument("--ws-endpoint", help="run in the Playwright browser server at this ws:// URL")
     remote.add_argument("--cdp-url", help="run in the Chromium at this CDP URL")
+
+    mcp = sub.add_parser("mcp", help="serve cua's runs, replays and a computer to MCP clients (stdio or HTTP)")
+    mcp.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
+    mcp.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on with --http (default 127.0.0.1; any other needs CUA_MCP_TOKEN)")
+    mcp.add_argument("--port", type=int, default=8765, help="port for --http (default 8765; 0 picks a free one)")
+    mcp.add_argument("--out", default="runs", help="folder for the runs and sessions of its tools (default runs)")
     return parser
 
 
@@ -454,6 +461,27 @@ def _masked(message: str, args: argparse.Namespace) -> str:
     return mask_urls_in(redactor.text(message))
 
 
+async def _cmd_mcp(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    try:
+        from .mcp.server import serve
+    except ImportError as exc:
+        raise ConfigError(str(exc)) from None
+    token = os.environ.get("CUA_MCP_TOKEN") or None
+    if args.http and not token and args.host not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError(f"--host {args.host} serves other machines: set CUA_MCP_TOKEN to the bearer token "
+                          "clients must send (or keep the default 127.0.0.1)")
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port} is not a port (0 to 65535)")
+
+    def ready(url: str) -> None:
+        print(f"cua mcp: serving {url}" + (" (bearer token required)" if token else ""), file=sys.stderr, flush=True)
+
+    await serve(out=Path(args.out), http=args.http, host=args.host, port=args.port, token=token, on_ready=ready)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -461,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return USAGE_EXIT
     handlers = {"run": _cmd_run, "replay": _cmd_replay, "report": _cmd_report,
-                "schema": _cmd_schema, "demo": _cmd_demo, "record": _cmd_record}
+                "schema": _cmd_schema, "demo": _cmd_demo, "record": _cmd_record, "mcp": _cmd_mcp}
     try:
         return _run_async(handlers[args.command](args))
     except CuaError as exc:

@@ -135,9 +135,10 @@ def _mapping(dumper: yaml.SafeDumper, data: dict[str, Any]) -> Any:
 _Dumper.add_representer(dict, _mapping)
 
 
-def write_scenario(path: Path, document: dict[str, Any], *, recorded_from: str | None) -> None:
+def write_scenario(path: Path, document: dict[str, Any], *, recorded_from: str | None,
+                   made_with: str = "by demonstration with `cua record`") -> None:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    header = (f"# Recorded by demonstration with `cua record` on {stamp}"
+    header = (f"# Recorded {made_with} on {stamp}"
               + (f" from {recorded_from}" if recorded_from else "") + ".\n"
               f"# Replay it with no model: cua replay {path.name}   Run it with a model: cua run {path.name}\n")
     body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110,

@@ -316,6 +316,8 @@ class _Report:
         model = f'{_e(_model(s))} <span class="muted">· {_e(tool)} tool</span>'
         if m.get("made_by") == "demonstration":  # cua record: a person's input, no model
             model = 'none <span class="muted">· recorded by demonstration</span>'
+        elif m.get("made_by") == "mcp":  # cua mcp: an MCP client's own model chose each action
+            model = 'the MCP client\'s <span class="muted">· a computer session of cua mcp</span>'
         facts = [
             ("Model", model),
             ("Environment", f'{_e(s.get("env") or "—")} <span class="muted">· {_e(m.get("display") or s.get("display") or "—")}</span>'),
@@ -459,7 +461,7 @@ class _Report:
         if usage:
             chips.append(f"{_count(usage.get('total_tokens'))} tokens")
 
-        seen_by = "the person" if self.meta.get("made_by") == "demonstration" else "the model"
+        seen_by = {"demonstration": "the person", "mcp": "the MCP client"}.get(self.meta.get("made_by"), "the model")
         caption = f"Step {n} — the screen {seen_by} saw"
         detail = "".join([
             self._block("Reasoning", step.get("reasoning"), "reasoning"),

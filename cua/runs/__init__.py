@@ -31,7 +31,8 @@ completed | failed | max_steps | timeout | safety_denied | error | interrupted |
 ``cost`` (USD or null), ``final_text``, ``final_url``, ``error``, ``reason``, ``checks``
 [{name, ok, detail, expected_screen?, actual_screen?}], ``healed``, ``diverged_at``,
 ``initial_screen``, ``final_screen``, ``made_by`` ("demonstration": ``cua record`` wrote it from a
-person's input; its steps have no model fields), ``display`` (the size the model saw: for a screen of another
+person's input; "mcp": ``cua mcp`` wrote it from an MCP client's computer session, one action a
+step; such steps have no model fields), ``display`` (the size the model saw: for a screen of another
 shape than ``settings.display``, the part of it that shape fills); a replay adds ``source_run``; a
 scenario run ``scenario``.
 
