@@ -139,7 +139,8 @@ RUNNING = ("cua.agent", "cua.providers", "cua.runner", "cua.lifecycle", "cua.rep
     ("cua.report", RUNNING),  # reports: readers of run folders only
     ("cua.replay", ("cua.runner", "cua.cli")),  # beside the runner, sharing cua.lifecycle
     ("cua.lifecycle", ("cua.runner", "cua.replay", "cua.cli")),
-    ("cua.record", ("cua.agent", "cua.runner", "cua.lifecycle", "cua.replay", "cua.cli")),  # beside the loop
+    ("cua.record", ("cua.agent", "cua.runner", "cua.lifecycle", "cua.replay", "cua.cli", "cua.mcp")),  # beside the loop
+    ("cua.mcp", ("cua.cli",)),  # a front end beside the CLI: library calls, never the CLI's printing
 ])
 def test_data_flows_one_way_between_the_layers(layer: str, forbidden: tuple[str, ...]) -> None:
     graph = cua_imports()
