@@ -141,6 +141,7 @@ RUNNING = ("cua.agent", "cua.providers", "cua.runner", "cua.lifecycle", "cua.rep
     ("cua.lifecycle", ("cua.runner", "cua.replay", "cua.cli")),
     ("cua.record", ("cua.agent", "cua.runner", "cua.lifecycle", "cua.replay", "cua.cli", "cua.mcp")),  # beside the loop
     ("cua.mcp", ("cua.cli",)),  # a front end beside the CLI: library calls, never the CLI's printing
+    ("cua.integrations", ("cua.cli",)),
 ])
 def test_data_flows_one_way_between_the_layers(layer: str, forbidden: tuple[str, ...]) -> None:
     graph = cua_imports()
