@@ -120,16 +120,22 @@ class SelectorCheck(_Strict):
 
 
 class CheckSpec(_Strict):
-    """Exactly one of the fields. Browser-only: url_*, text_visible, selector."""
+    """Exactly one of the fields. Browser-only: url_*, text_visible, text_absent, selector.
+    ``not`` holds another check and passes when that one fails."""
+
+    # `not` is a Python keyword: the field is not_, written and read as `not`.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
     name: str | None = None
     url_equals: str | None = None
     url_matches: str | None = None
     text_visible: str | None = None
+    text_absent: str | None = Field(None, description="passes when no visible element shows this text")
     selector: SelectorCheck | None = None
     screenshot: ScreenshotCheck | None = None
     answer_contains: str | None = None
     answer_matches: str | None = None
+    not_: "CheckSpec | None" = Field(None, alias="not", description="passes when the check inside fails")
 
     _regexes = field_validator("url_matches", "answer_matches")(_check_regex)
 
@@ -137,13 +143,15 @@ class CheckSpec(_Strict):
     def _one_kind(self) -> "CheckSpec":
         given = [k for k in self.kinds() if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"a check needs exactly one of {', '.join(self.kinds())}; got {given or 'none'}")
+            names = [k.rstrip("_") for k in self.kinds()]
+            raise ValueError(f"a check needs exactly one of {', '.join(names)}; got "
+                             f"{[k.rstrip('_') for k in given] or 'none'}")
         return self
 
     @staticmethod
     def kinds() -> tuple[str, ...]:
-        return ("url_equals", "url_matches", "text_visible", "selector", "screenshot",
-                "answer_contains", "answer_matches")
+        return ("url_equals", "url_matches", "text_visible", "text_absent", "selector", "screenshot",
+                "answer_contains", "answer_matches", "not_")
 
     @property
     def kind(self) -> str:
@@ -160,6 +168,8 @@ class CheckSpec(_Strict):
         if kind == "screenshot":
             r = self.screenshot.region
             return f"screenshot {r.width}x{r.height}+{r.x}+{r.y} matches {self.screenshot.baseline}"
+        if kind == "not_":
+            return f"not ({self.not_.label()})"
         return f"{kind.replace('_', ' ')} {getattr(self, kind)!r}"
 
 
@@ -518,6 +528,19 @@ class ScenarioCheck:
         locator = page.get_by_text(self.spec.text_visible).first
         visible = await locator.count() > 0 and await locator.is_visible()
         return visible, "visible" if visible else f"text {self.spec.text_visible!r} is not visible"
+
+    async def _text_absent(self, env, result, trace, out):
+        page = _page_of(env)
+        matches = page.get_by_text(self.spec.text_absent)
+        for n in range(await matches.count()):
+            if await matches.nth(n).is_visible():
+                return False, f"text {self.spec.text_absent!r} is visible"
+        return True, "not visible"
+
+    async def _not_(self, env, result, trace, out):
+        inner = ScenarioCheck(self.spec.not_, self.folder)
+        got = await inner.evaluate(env, result, trace)
+        return not got["ok"], f"{'failed' if not got['ok'] else 'passed'}: {got['detail']}"
 
     async def _selector(self, env, result, trace, out):
         from playwright.async_api import Error as PlaywrightError

@@ -185,3 +185,32 @@ def test_a_secret_signs_in_but_is_in_no_file_and_no_output(source: str, tmp_path
     assert _files_holding(out, b"s3cret") == []
     assert "{{password}}" in (run_dir / "steps.jsonl").read_text(encoding="utf-8")
     assert "{{password}}" in json.loads((run_dir / "run.json").read_text(encoding="utf-8"))["task"]
+
+
+async def test_negative_checks_pass_on_what_is_gone_and_fail_on_what_is_there(tmp_path: Path) -> None:
+    """text_absent and not: judged on the page the run ended on (the demo app's dashboard)."""
+    import yaml
+
+    from cua.runner import run_scenario
+
+    repo = Path(__file__).resolve().parent.parent
+    scenario = yaml.safe_load((repo / "scenarios" / "login.cua.yaml").read_text(encoding="utf-8"))
+    scenario["serve"] = str(repo / "demo_app")
+    scenario["checks"] = [
+        {"text_absent": "Sign in"},                          # the form is gone: passes
+        {"not": {"url_matches": "login\\.html"}},            # passes
+        {"text_absent": "Welcome, demo"},                    # it is there: fails
+        {"not": {"selector": {"selector": "#welcome", "has_text": "demo"}}},  # fails
+        {"name": "no error shown", "not": {"text_visible": "Wrong password"}},  # passes
+    ]
+    path = tmp_path / "negative.cua.yaml"
+    path.write_text(yaml.safe_dump(scenario, sort_keys=False), encoding="utf-8")
+    result = await run_scenario(path, flags={"model": "scripted", "out": str(tmp_path / "runs")})
+    assert [c["ok"] for c in result.checks] == [True, True, False, False, True], result.checks
+    assert (result.status, result.exit_code) == ("failed", 1)
+    names = [c["name"] for c in result.checks]
+    assert names[1] == "not (url matches 'login\\\\.html')" and names[4] == "no error shown"
+    assert result.checks[2]["detail"] == "text 'Welcome, demo' is visible"
+    assert result.checks[3]["detail"].startswith("passed: #welcome is visible")
+    report = (Path(result.run_dir) / "report.html").read_text(encoding="utf-8")
+    assert "text 'Welcome, demo' is visible" in report.replace("&#x27;", "'")
