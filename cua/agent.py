@@ -51,6 +51,9 @@ class RunResult:
     healed: int | None = None
     diverged_at: int | None = None
     cost: float | None = None
+    attempts: int = 1  # with retries (cua.attempts): which attempt this result is
+    flaky: bool = False  # it passed after an attempt that failed
+    earlier_attempts: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         data = {
@@ -69,6 +72,8 @@ class RunResult:
         if self.healed is not None:
             data["healed"] = self.healed
             data["diverged_at"] = self.diverged_at
+        if self.attempts > 1:
+            data.update(attempts=self.attempts, flaky=self.flaky, earlier_attempts=self.earlier_attempts)
         return data
 
 

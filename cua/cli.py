@@ -57,6 +57,16 @@ def _positive_float(value: str) -> float:
     return n
 
 
+def _retries(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if not 0 <= n <= 10:
+        raise argparse.ArgumentTypeError(f"takes 0 to 10 retries, got {n}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cua", description="Computer-use automation runner: OpenAI, Claude and Gemini computer use.")
     parser.add_argument("--version", action="version", version=f"cua {__import__('cua').__version__}")
@@ -115,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--record", action="store_true",
                      help="(scenario) save a completed run as the scenario's recording")
     run.add_argument("--json", action="store_true", help="print one JSON object with the result on stdout")
+    run.add_argument("--retries", type=_retries, default=0, metavar="N",
+                     help="run a failed run again up to N times; a pass after a failure is reported as flaky")
 
     replay = sub.add_parser("replay", help="replay a recorded run with no model, healing drift")
     replay.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, or a scenario file (its recording)")
@@ -133,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--var", action="append", metavar="K=V", help="scenario variable (repeatable)")
     replay.add_argument("--out", help="folder for run folders (default ./runs)")
     replay.add_argument("--json", action="store_true", help="print one JSON object with the result on stdout")
+    replay.add_argument("--retries", type=_retries, default=0, metavar="N",
+                        help="replay a failed or diverged replay again up to N times (flaky when one then passes)")
 
     record = sub.add_parser("record", help="record what you do in a browser or on a desktop as a scenario")
     record.add_argument("scenario", metavar="SCENARIO", help="the scenario file to write (e.g. login.cua.yaml)")
@@ -299,6 +313,10 @@ def _print_result(result, as_json: bool) -> None:
         print(json.dumps(data, ensure_ascii=False))
         return
     line = f"{result.status}: {result.steps} steps, {result.usage.total_tokens} tokens"
+    if result.flaky:
+        line += f"; flaky: passed on attempt {result.attempts}"
+    elif result.attempts > 1:
+        line += f"; failed all {result.attempts} attempts"
     if result.cost:
         line += f", ${result.cost:.4f}"
     print(line)
@@ -310,6 +328,8 @@ def _print_result(result, as_json: bool) -> None:
         print(f"error: {result.error}", file=sys.stderr)
     for check in result.checks:
         print(f"  {'✓' if check['ok'] else '✗'} {check['name']}: {check.get('detail', '')}")
+    for earlier in result.earlier_attempts:
+        print(f"  attempt {earlier['attempt']}: {earlier['status']} ({earlier['why']}), {earlier['run_dir']}")
     if result.run_dir:
         print(f"run folder: {result.run_dir}")
         report = os.path.join(result.run_dir, "report.html")
@@ -318,6 +338,7 @@ def _print_result(result, as_json: bool) -> None:
 
 
 async def _cmd_run(args: argparse.Namespace) -> int:
+    from .attempts import with_retries
     from .runner import run_scenario, run_task
     from .scenario import parse_vars
 
@@ -328,11 +349,16 @@ async def _cmd_run(args: argparse.Namespace) -> int:
         on_event=progress.event,
         on_env_event=progress.env_event,
     )
+
+    def notice(text: str) -> None:
+        print(f"cua: {text}", file=sys.stderr)
+
     if args.scenario:
-        run = run_scenario(
-            args.scenario, flags=given_flags(args), variables=parse_vars(args.var), base_url=args.base_url,
-            notice=lambda text: print(f"cua: {text}", file=sys.stderr), record=args.record, **hooks,
-        )
+        flags, variables = given_flags(args), parse_vars(args.var)
+
+        def attempt(n: int):
+            return run_scenario(args.scenario, flags=flags, variables=variables, base_url=args.base_url,
+                                notice=notice, record=args.record, **hooks)
     else:
         if args.var or args.record:
             raise ConfigError("--var and --record go with a scenario file")
@@ -342,8 +368,10 @@ async def _cmd_run(args: argparse.Namespace) -> int:
         settings = settings_from_args(args)
         if not settings.task:
             raise ConfigError("nothing to do: give --task TEXT or a scenario file")
-        run = run_task(settings, base_url=args.base_url, **hooks)
-    return await _outcome(run, args.json)
+
+        def attempt(n: int):
+            return run_task(settings, base_url=args.base_url, **hooks)
+    return await _outcome(with_retries(attempt, args.retries, notice=notice), args.json)
 
 
 async def _outcome(run, as_json: bool) -> int:
@@ -362,13 +390,20 @@ async def _cmd_replay(args: argparse.Namespace) -> int:
     from .scenario import parse_vars
     from .replay.replayer import replay_target
 
+    from .attempts import with_retries
+
     progress = Progress()
-    return await _outcome(replay_target(
-        args.run_dir, start_url=args.start_url, heal=args.heal, update=args.update,
-        out=args.out, variables=parse_vars(args.var), base_url=args.base_url, on_step=progress.step,
-        overrides={"model": args.model, "provider": args.provider, "vm_url": args.vm_url, "x_display": args.x_display,
-                   "wheel_step": args.wheel_step},
-    ), args.json)
+    variables = parse_vars(args.var)
+
+    def attempt(n: int):
+        return replay_target(
+            args.run_dir, start_url=args.start_url, heal=args.heal, update=args.update,
+            out=args.out, variables=variables, base_url=args.base_url, on_step=progress.step,
+            overrides={"model": args.model, "provider": args.provider, "vm_url": args.vm_url,
+                       "x_display": args.x_display, "wheel_step": args.wheel_step},
+        )
+    return await _outcome(with_retries(attempt, args.retries, notice=lambda text: print(f"cua: {text}", file=sys.stderr)),
+                          args.json)
 
 
 async def _cmd_report(args: argparse.Namespace) -> int:

@@ -35,6 +35,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cua-shard", default=None, metavar="I/N",
                     help="run shard I of N (1-based): the tests split into N parts of about equal "
                          "time by each scenario's recorded duration, the same way on every machine")
+    group.addoption("--cua-retries", type=int, default=0, metavar="N",
+                    help="run a failed scenario again up to N times (a diverged replay is replayed "
+                         "again); a pass after a failure is reported as flaky, never as a plain pass")
     group.addoption("--cua-ws-endpoint", default=None, metavar="URL",
                     help="run every browser scenario in the Playwright browser server at this ws:// "
                          "URL (default $CUA_WS_ENDPOINT, else $PW_TEST_CONNECT_WS_ENDPOINT)")
@@ -103,6 +106,7 @@ class ScenarioItem(pytest.Item):
     fallback: str | None = None
 
     def runtest(self) -> None:
+        from .attempts import with_retries
         from .runner import run_scenario
         from .scenario import parse_vars
         from .replay.replayer import replay_run
@@ -112,23 +116,28 @@ class ScenarioItem(pytest.Item):
         variables = {k: v for k, v in variables.items() if k in self.scenario.variables}
         out = Path(self.config.getoption("cua_out"))
         remote = remote_browser(self.config) if self.scenario.env == "browser" else {}
-        if mode == "replay":
-            recording = self.scenario.recording_dir()
-            if not (recording / "run.json").exists():
-                pytest.fail(f"no recording at {recording}: record it with 'cua run {self.path} --record'",
-                            pytrace=False)
-            coro = replay_run(recording, scenario_path=self.path, out=out, variables=variables,
-                              overrides=remote or None)
-        else:
+        recording = self.scenario.recording_dir()
+        if mode == "replay" and not (recording / "run.json").exists():
+            pytest.fail(f"no recording at {recording}: record it with 'cua run {self.path} --record'", pytrace=False)
+
+        def attempt(n: int) -> Any:
+            if mode == "replay":
+                return replay_run(recording, scenario_path=self.path, out=out, variables=variables,
+                                  overrides=remote or None)
             flags: dict[str, Any] = {"out": out, **remote}
             if mode == "scripted":
                 flags["model"] = "scripted"
-            coro = run_scenario(self.scenario, variables=variables, flags=flags,
+            return run_scenario(self.scenario, variables=variables, flags=flags,
                                 extra_meta={"fallback": self.fallback} if self.fallback else None)
+
         if self.fallback:
             self.user_properties.append(("cua_fallback", self.fallback))
-        result = session_loop(self.config).run(coro)
+        retries = max(0, self.config.getoption("cua_retries"))
+        result = session_loop(self.config).run(with_retries(attempt, retries))
         self.user_properties.append(("run_dir", result.run_dir))
+        if result.flaky:
+            self.user_properties.append(("cua_flaky", "; ".join(
+                f"attempt {a['attempt']} {a['status']}: {a['why']}" for a in result.earlier_attempts)))
         if result.status != "completed":
             raise ScenarioFailure(result, mode)
 
@@ -313,7 +322,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
     """A scenario that played its script because there was no key says so on its outcome line."""
     # A collection report (a test file that failed to import) has no user_properties.
-    fallback = dict(getattr(report, "user_properties", ())).get("cua_fallback")
+    properties = dict(getattr(report, "user_properties", ()))
+    if properties.get("cua_flaky") and report.when == "call" and report.passed:
+        return "flaky", "f", ("FLAKY", {"yellow": True})  # counted apart: "1 flaky" on the last line
+    fallback = properties.get("cua_fallback")
     if fallback and report.when == "call":
         word = "PASSED" if report.passed else "FAILED" if report.failed else None
         if word:
@@ -329,6 +341,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.section("cua: scenarios that played their script instead of a model")
         for nodeid, why in fell_back:
             terminalreporter.line(f"{nodeid}: {why}")
+    flaky = [(r.nodeid, dict(r.user_properties)["cua_flaky"]) for r in terminalreporter.stats.get("flaky", [])]
+    if flaky:
+        terminalreporter.section("cua: flaky scenarios (passed only after failing)")
+        for nodeid, what in flaky:
+            terminalreporter.line(f"{nodeid}: {what}")
 
 
 # --- Fixtures for Python tests ------------------------------------------------------------------

@@ -357,6 +357,19 @@ class _Report:
         if m.get("error"):
             notes.append(f'<div class="callout bad"><b>Error</b> <span class="pre">{_e(m["error"])}</span></div>')
 
+        earlier = [a for a in m.get("earlier_attempts") or [] if isinstance(a, dict)]
+        if earlier:
+            tone, head = ("warn", f"Flaky: passed on attempt {m.get('attempt')}") if m.get("flaky") else (
+                "bad", f"Failed all {m.get('attempt')} attempts")
+            items = "".join(
+                f'<li>attempt {_e(a.get("attempt"))}: {_e(a.get("status"))} — {_e(a.get("why"))} '
+                f'(<a href="{_e(_relative_link(a.get("run_dir"), self.run_dir))}">its report</a>)</li>'
+                for a in earlier)
+            notes.append(f'<div class="callout {tone} attempts"><b>{_e(head)}</b><ul>{items}</ul></div>')
+        if m.get("superseded_by"):
+            notes.append(f'<div class="callout warn attempts"><b>Attempt {_e(m.get("attempt"))}, retried</b> '
+                         f'<a href="{_e(_relative_link(m["superseded_by"], self.run_dir))}">the next attempt</a></div>')
+
         final_rel = _final_screen(m, self.steps)
         final = _figure(self.screens, final_rel, "Final screen", cls="final-shot") if self.screens.get(final_rel) else ""
         exit_code = m.get("exit_code")
@@ -695,3 +708,16 @@ BASE_CSS = _resource("base.css")
 REPORT_CSS = _resource("report.css")
 INDEX_CSS = _resource("index.css")
 REPORT_JS = _resource("report.js")
+
+
+def _relative_link(run_dir: Any, here: Path) -> str:
+    """The report of another run folder, as a link that works where both folders are copied."""
+    import os
+
+    if not run_dir:
+        return ""
+    target = Path(str(run_dir)) / "report.html"
+    try:
+        return Path(os.path.relpath(target.resolve(), here.resolve())).as_posix()
+    except ValueError:
+        return target.as_posix()

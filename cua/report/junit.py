@@ -71,6 +71,8 @@ def write_junit(run_dirs: Iterable[Path | str], out_path: Path | str, suite_name
     starts: list[str] = []
     for run_dir in (Path(d) for d in run_dirs):
         meta, _steps = read_run(run_dir)
+        if meta.get("superseded_by"):  # an attempt retried later: it is told in that attempt's case
+            continue
         report = run_dir / "report.html"
         duration = _seconds(meta.get("duration_s"))
         total_time += float(duration)
@@ -92,6 +94,14 @@ def write_junit(run_dirs: Iterable[Path | str], out_path: Path | str, suite_name
                     lines.append(f"check failed: {_text(check.get('name'))}: {_text(check.get('detail'))}")
             lines.append(f"report: {report}")
             failure.text = "\n".join(lines)
+        # Earlier attempts (cua run --retries): Surefire's elements, which CI systems show as flaky
+        # (passed on a rerun) or as reruns of a failure.
+        rerun = "flakyFailure" if meta.get("status") == "completed" else "rerunFailure"
+        for earlier in meta.get("earlier_attempts") or []:
+            if isinstance(earlier, dict):
+                element = ET.SubElement(case, rerun, {"message": _text(earlier.get("why"), 1000),
+                                                      "type": _text(earlier.get("status") or "unknown")})
+                element.text = f"attempt {earlier.get('attempt')}: {_text(earlier.get('run_dir'))}"
         ET.SubElement(case, "system-out").text = f"report: {report}\nrun folder: {run_dir}"
         cases.append(case)
 
