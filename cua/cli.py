@@ -125,6 +125,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--record", action="store_true",
                      help="(scenario) save a completed run as the scenario's recording")
     run.add_argument("--json", action="store_true", help="print one JSON object with the result on stdout")
+    openai = run.add_argument_group("Responses API parameters (OpenAI models)")
+    openai.add_argument("--reasoning-effort", help="reasoning.effort: none, minimal, low, medium, high, xhigh")
+    openai.add_argument("--reasoning-summary", help="reasoning.summary: auto (default), concise, detailed")
+    openai.add_argument("--verbosity", choices=["low", "medium", "high"], help="text.verbosity")
+    openai.add_argument("--max-output-tokens", type=_positive_int, help="max_output_tokens of each turn")
+    openai.add_argument("--parallel-tool-calls", action=argparse.BooleanOptionalAction, default=None,
+                        help="parallel_tool_calls")
+    openai.add_argument("--metadata", action="append", default=[], metavar="K=V", help="metadata pair (repeatable)")
+    openai.add_argument("--service-tier", help="service_tier: auto, default, flex, priority, …")
+    openai.add_argument("--prompt-id", help="a stored prompt's id (prompt.id)")
+    openai.add_argument("--prompt-version", help="its version")
+    openai.add_argument("--prompt-var", action="append", default=[], metavar="K=V",
+                        help="a variable of the stored prompt (repeatable)")
     run.add_argument("--retries", type=_retries, default=0, metavar="N",
                      help="run a failed run again up to N times; a pass after a failure is reported as flaky")
 
@@ -193,8 +206,10 @@ SETTING_FLAGS = (
     "task", "start_url", "env", "model", "provider", "tool", "display", "max_steps", "timeout", "safety",
     "stream", "stateless", "cdp_url", "ws_endpoint", "headed", "instructions",
     "navigation_tools", "playwright_trace", "x_display", "launch", "vm_url", "vm_name", "out",
-    "wheel_step", "thinking_budget",
+    "wheel_step", "thinking_budget", "reasoning_effort", "reasoning_summary", "verbosity",
+    "max_output_tokens", "parallel_tool_calls", "service_tier", "prompt_id", "prompt_version",
 )
+PAIR_FLAGS = {"metadata": "metadata", "prompt_var": "prompt_variables"}  # K=V flags, into mappings
 
 
 LIST_FLAGS = {"allow_domain": "allow_domains", "block_domain": "block_domains", "safety_allow": "safety_allow",
@@ -205,6 +220,11 @@ def given_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The RunSettings fields the user set on the command line."""
     data = {name: getattr(args, name) for name in SETTING_FLAGS if getattr(args, name, None) is not None}
     data.update({field: getattr(args, flag) for flag, field in LIST_FLAGS.items() if getattr(args, flag, None)})
+    for flag, field in PAIR_FLAGS.items():
+        if getattr(args, flag, None):
+            from .scenario import parse_vars
+
+            data[field] = parse_vars(getattr(args, flag), what=f"--{flag.replace('_', '-')}")
     return data
 
 

@@ -44,6 +44,15 @@ class RunSettings(BaseModel):
     reasoning_summary: str | None = "auto"
     reasoning_effort: str | None = None
     wait_ms: int = Field(1000, ge=0)
+    # OpenAI's Responses API only: each goes to the request as the API names it.
+    verbosity: Literal["low", "medium", "high"] | None = None  # text.verbosity
+    max_output_tokens: int | None = Field(None, ge=16)  # the service's floor
+    parallel_tool_calls: bool | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    service_tier: str | None = None  # auto, default, flex, priority, …: the service says which it takes
+    prompt_id: str | None = None  # a stored prompt (prompt.id), with its version and variables
+    prompt_version: str | None = None
+    prompt_variables: dict[str, str] = Field(default_factory=dict)
     # Anthropic and Gemini: the reply's token limit (Anthropic requires one), and Claude's thinking.
     max_tokens: int = Field(4096, ge=1)
     thinking_budget: int | None = Field(None, ge=1024)
@@ -113,6 +122,24 @@ class RunSettings(BaseModel):
         if self.reasoning_effort:
             reasoning["effort"] = self.reasoning_effort
         return reasoning or None
+
+    def responses_parameters(self) -> dict[str, Any]:
+        """The Responses API parameters the settings give (none when left at their defaults)."""
+        given: dict[str, Any] = {
+            "text": {"verbosity": self.verbosity} if self.verbosity else None,
+            "max_output_tokens": self.max_output_tokens,
+            "parallel_tool_calls": self.parallel_tool_calls,
+            "metadata": dict(self.metadata) or None,
+            "service_tier": self.service_tier,
+        }
+        if self.prompt_id:
+            prompt: dict[str, Any] = {"id": self.prompt_id}
+            if self.prompt_version:
+                prompt["version"] = self.prompt_version
+            if self.prompt_variables:
+                prompt["variables"] = dict(self.prompt_variables)
+            given["prompt"] = prompt
+        return {k: v for k, v in given.items() if v is not None}
 
     def public(self) -> dict[str, Any]:
         """The settings as written to run.json."""

@@ -70,6 +70,12 @@ class EnvSpec(_Strict):
         None, ge=1, le=2000, description="screen pixels one wheel notch scrolls (desktops; default per kind)")
 
 
+class StoredPrompt(_Strict):
+    id: str
+    version: str | None = None
+    variables: dict[str, str] = Field(default_factory=dict)
+
+
 class ModelSpec(_Strict):
     name: str | None = None
     provider: Literal["openai", "anthropic", "google"] | None = Field(
@@ -79,6 +85,14 @@ class ModelSpec(_Strict):
     reasoning: str | None = Field(None, description="reasoning summary: auto, concise, detailed")
     effort: str | None = None
     stateless: bool | None = None
+    # The Responses API's own parameters (OpenAI models).
+    verbosity: Literal["low", "medium", "high"] | None = None
+    max_output_tokens: int | None = Field(None, ge=16)
+    parallel_tool_calls: bool | None = None
+    metadata: dict[str, str] | None = None
+    service_tier: str | None = None
+    prompt: StoredPrompt | None = None
+
 
 
 class Limits(_Strict):
@@ -342,6 +356,14 @@ class Scenario(_Strict):
             "reasoning_summary": model.reasoning,
             "reasoning_effort": model.effort,
             "stateless": model.stateless,
+            "verbosity": model.verbosity,
+            "max_output_tokens": model.max_output_tokens,
+            "parallel_tool_calls": model.parallel_tool_calls,
+            "metadata": model.metadata,
+            "service_tier": model.service_tier,
+            "prompt_id": model.prompt.id if model.prompt else None,
+            "prompt_version": model.prompt.version if model.prompt else None,
+            "prompt_variables": model.prompt.variables if model.prompt else None,
             "max_steps": limits.max_steps,
             "timeout": limits.timeout,
             "token_budget": limits.token_budget,
@@ -487,12 +509,12 @@ def scenario_schema() -> dict[str, Any]:
     return schema
 
 
-def parse_vars(pairs: list[str] | None) -> dict[str, str]:
+def parse_vars(pairs: list[str] | None, *, what: str = "--var") -> dict[str, str]:
     values: dict[str, str] = {}
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
         if not sep or not name:
-            raise ConfigError(f"--var takes NAME=VALUE, got {pair!r}")
+            raise ConfigError(f"{what} takes NAME=VALUE, got {pair!r}")
         values[name.strip()] = value
     return values
 

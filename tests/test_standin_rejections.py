@@ -57,6 +57,8 @@ REQUEST_RULES = [
      "Invalid value: 'amiga'. Supported values are: 'browser', 'mac', 'windows', 'ubuntu', and 'linux'."),
     ("preview without truncation", {k: v for k, v in preview_request().items() if k != "truncation"},
      "truncation_required", "The computer_use_preview tool requires 'truncation' to be 'auto' (got 'disabled')."),
+    ("verbosity on the preview model", preview_request(text={"verbosity": "low"}), "verbosity_unsupported",
+     "Unsupported value: 'verbosity' does not support 'low' with this model. Supported values are: 'medium'."),
     ("unknown previous response", ga_request(previous_response_id="resp_nope"),
      "previous_response_not_found", "Previous response with id 'resp_nope' not found."),
     ("orphan computer output", ga_request(input=[shot("call_bogus")]), "unknown_computer_call",

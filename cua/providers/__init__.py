@@ -24,6 +24,12 @@ def make_provider(settings: "RunSettings", *, api_key: str | None = None, base_u
     them; every key and URL credential is added to ``redactor``. A missing key is a
     ``ConfigError`` (exit 2) naming the variable to set."""
     name = settings.provider_name
+    openai_only = sorted(settings.responses_parameters())
+    if name != "openai" and openai_only:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{', '.join(openai_only)}: Responses API parameters, which the {name} "
+                          f"model {settings.model} does not take")
     if name == "anthropic":
         from .anthropic import from_settings
     elif name == "google":

@@ -83,6 +83,7 @@ class Conversation:
             reasoning=s.reasoning(),
             truncation="auto" if s.tool_format == "preview" else None,
             stream=s.stream or None,
+            **s.responses_parameters(),
         )
         if not s.stateless:
             return CreateRequest(input=new_items, previous_response_id=self.previous_response_id, **common)

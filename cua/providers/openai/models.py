@@ -197,6 +197,12 @@ class CreateRequest(WireModel):
     include: list[str] | None = None
     reasoning: dict[str, Any] | None = None
     stream: bool | None = None
+    text: dict[str, Any] | None = None
+    max_output_tokens: int | None = None
+    parallel_tool_calls: bool | None = None
+    metadata: dict[str, str] | None = None
+    service_tier: str | None = None
+    prompt: dict[str, Any] | None = None
 
     def wire(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)

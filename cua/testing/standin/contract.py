@@ -427,6 +427,10 @@ def check_request(body: dict[str, Any]) -> Request:
         raise Rejected("conversation_and_previous", param="conversation")
 
     model = body["model"]
+    # text.verbosity is GPT-5's; the GPT-4o family (computer-use-preview is one) takes only "medium".
+    verbosity = (body.get("text") or {}).get("verbosity")
+    if verbosity not in (None, "medium") and model.startswith(("computer-use-preview", "gpt-4")):
+        raise Rejected("verbosity_unsupported", param="verbosity", value=verbosity)
     fmt = tool_format_for(model)
     computer_tool = check_tools(model, fmt, body.get("tools") or [])
     truncation = body.get("truncation") or "disabled"

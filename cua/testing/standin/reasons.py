@@ -86,6 +86,10 @@ REASONS: dict[str, Reason] = {
     # tools
     "tool_not_supported": Reason(400, _INVALID, None, "Tool '{tool}' is not supported with {model}.",
         "documented"),
+    # google-deepmind/concordia#164: gpt-4o answered text.verbosity "low" so (param "verbosity").
+    "verbosity_unsupported": Reason(400, _INVALID, "unsupported_value",
+        "Unsupported value: 'verbosity' does not support '{value}' with this model. Supported values are: "
+        "'medium'.", "observed"),
     "truncation_required": Reason(400, _INVALID, "invalid_value",
         "The computer_use_preview tool requires 'truncation' to be 'auto' (got '{value}')."),
     "computer_tool_required": Reason(400, _INVALID, None,
