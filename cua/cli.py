@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     openai.add_argument("--prompt-version", help="its version")
     openai.add_argument("--prompt-var", action="append", default=[], metavar="K=V",
                         help="a variable of the stored prompt (repeatable)")
+    run.add_argument("--no-ai-checks", dest="ai_checks", action="store_false",
+                     help="skip ai_check checks (shown as skipped): no model is asked to judge")
     run.add_argument("--retries", type=_retries, default=0, metavar="N",
                      help="run a failed run again up to N times; a pass after a failure is reported as flaky")
 
@@ -147,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--heal", choices=["none", "model"], default="none",
                         help="when a target cannot be found: stop (none) or hand over to the model")
     replay.add_argument("--update", action="store_true", help="save a passing healed replay as the recording")
-    replay.add_argument("--base-url", help="the provider's API base URL (for --heal model)")
+    replay.add_argument("--base-url", help="the provider's API base URL (for --heal model and ai_check)")
     replay.add_argument("--model", help="model for --heal model (default: the recorded one)")
     replay.add_argument("--provider", choices=["openai", "anthropic", "google"],
                         help="provider for --heal model (default: from the model name)")
@@ -158,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--var", action="append", metavar="K=V", help="scenario variable (repeatable)")
     replay.add_argument("--out", help="folder for run folders (default ./runs)")
     replay.add_argument("--json", action="store_true", help="print one JSON object with the result on stdout")
+    replay.add_argument("--no-ai-checks", dest="ai_checks", action="store_false",
+                        help="skip ai_check checks (shown as skipped): the replay then calls no model at all")
     replay.add_argument("--retries", type=_retries, default=0, metavar="N",
                         help="replay a failed or diverged replay again up to N times (flaky when one then passes)")
 
@@ -378,7 +382,7 @@ async def _cmd_run(args: argparse.Namespace) -> int:
 
         def attempt(n: int):
             return run_scenario(args.scenario, flags=flags, variables=variables, base_url=args.base_url,
-                                notice=notice, record=args.record, **hooks)
+                                notice=notice, record=args.record, ai_checks=args.ai_checks, **hooks)
     else:
         if args.var or args.record:
             raise ConfigError("--var and --record go with a scenario file")
@@ -390,7 +394,7 @@ async def _cmd_run(args: argparse.Namespace) -> int:
             raise ConfigError("nothing to do: give --task TEXT or a scenario file")
 
         def attempt(n: int):
-            return run_task(settings, base_url=args.base_url, **hooks)
+            return run_task(settings, base_url=args.base_url, ai_checks=args.ai_checks, **hooks)
     return await _outcome(with_retries(attempt, args.retries, notice=notice), args.json)
 
 
@@ -419,6 +423,7 @@ async def _cmd_replay(args: argparse.Namespace) -> int:
         return replay_target(
             args.run_dir, start_url=args.start_url, heal=args.heal, update=args.update,
             out=args.out, variables=variables, base_url=args.base_url, on_step=progress.step,
+            ai_checks=args.ai_checks,
             overrides={"model": args.model, "provider": args.provider, "vm_url": args.vm_url,
                        "x_display": args.x_display, "wheel_step": args.wheel_step},
         )

@@ -47,6 +47,7 @@ async def run_task(
     on_event: Callable[[dict[str, Any]], None] | None = None,
     on_env_event: Callable[[str, dict[str, Any]], None] | None = None,
     write_report: bool = True,
+    ai_checks: bool = True,
 ) -> RunResult:
     """Run ``settings.task`` and return its result; a ``CuaError`` before the run started
     (no API key, bad settings) is raised, everything after is reported in the result. A caller's
@@ -95,7 +96,11 @@ async def run_task(
             _register_navigation(functions, env)
         await agent.run()
         if result.status == "completed" and checks:
-            await run_checks(checks, env, result, trace)
+            from .judge import Judge, judging
+
+            # ai_check's judge: the run's own model, key and endpoint.
+            with judging(Judge(settings, api_key, base_url, redactor, skip=not ai_checks)):
+                await run_checks(checks, env, result, trace)
         result.final_url = result.final_url or await env.current_url()
 
     try:

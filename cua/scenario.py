@@ -149,6 +149,7 @@ class CheckSpec(_Strict):
     screenshot: ScreenshotCheck | None = None
     answer_contains: str | None = None
     answer_matches: str | None = None
+    ai_check: str | None = Field(None, description="a claim a model judges from the final screen and answer")
     not_: "CheckSpec | None" = Field(None, alias="not", description="passes when the check inside fails")
 
     _regexes = field_validator("url_matches", "answer_matches")(_check_regex)
@@ -165,7 +166,7 @@ class CheckSpec(_Strict):
     @staticmethod
     def kinds() -> tuple[str, ...]:
         return ("url_equals", "url_matches", "text_visible", "text_absent", "selector", "screenshot",
-                "answer_contains", "answer_matches", "not_")
+                "answer_contains", "answer_matches", "ai_check", "not_")
 
     @property
     def kind(self) -> str:
@@ -559,9 +560,22 @@ class ScenarioCheck:
                 return False, f"text {self.spec.text_absent!r} is visible"
         return True, "not visible"
 
+    async def _ai_check(self, env, result, trace, out):
+        from .judge import ai_verdict
+
+        passed, reason = await ai_verdict(self.spec.ai_check, env, result)
+        if passed is None:
+            out["skipped"] = True
+            return True, reason
+        out["judge"] = "model"
+        return passed, reason
+
     async def _not_(self, env, result, trace, out):
         inner = ScenarioCheck(self.spec.not_, self.folder)
         got = await inner.evaluate(env, result, trace)
+        if got.get("skipped"):
+            out["skipped"] = True
+            return True, got["detail"]
         return not got["ok"], f"{'failed' if not got['ok'] else 'passed'}: {got['detail']}"
 
     async def _selector(self, env, result, trace, out):

@@ -325,8 +325,11 @@ async def replay_run(
     base_url: str | None = None,
     on_step: Callable[[dict[str, Any]], None] | None = None,
     write_report: bool = True,
+    ai_checks: bool = True,
 ) -> RunResult:
-    """Replay ``run_dir``; returns a result with ``healed`` and ``diverged_at`` set.
+    """Replay ``run_dir``; returns a result with ``healed`` and ``diverged_at`` set. An
+    ``ai_check`` is the one model call of a replay, made with the replay's model settings
+    (``overrides``, ``api_key``, ``base_url``); ``ai_checks=False`` skips it, saying so.
 
     When the run came from a scenario whose file still exists, its variables, served folder and
     checks are taken from the file (so a replay serves the app again and passes the same checks).
@@ -406,13 +409,14 @@ async def replay_run(
         return await _replay(source, meta, steps, settings, checks, redactor, heal=heal,
                              update=update, env=env, provider=provider, api_key=api_key,
                              base_url=base_url, on_step=on_step, write_report=write_report,
-                             served_url=served_url)
+                             served_url=served_url, ai_checks=ai_checks)
 
 
 async def _replay(source: Path, meta: dict[str, Any], steps: list[dict[str, Any]], settings: RunSettings,
                   checks: list[Any], redactor: Redactor, *, heal: HealMode, update: bool,
                   env: Environment | None, provider: Provider | None, api_key: str | None,
-                  base_url: str | None, on_step, write_report: bool, served_url: str | None) -> RunResult:
+                  base_url: str | None, on_step, write_report: bool, served_url: str | None,
+                  ai_checks: bool = True) -> RunResult:
     run_redactor(settings, redactor)
     if env is None:
         from ..environments.factory import make_environment
@@ -445,7 +449,10 @@ async def _replay(source: Path, meta: dict[str, Any], steps: list[dict[str, Any]
         if result.status == "diverged" and heal == "model" and provider is not None:
             await _heal_with_model(replayer, provider, settings, trace, redacted(on_step, redactor))
         if result.status == "completed" and checks:
-            await run_checks(checks, env, result, trace)
+            from ..judge import Judge, judging
+
+            with judging(Judge(settings, api_key, base_url, redactor, skip=not ai_checks)):
+                await run_checks(checks, env, result, trace)
         result.final_url = await env.current_url()
 
     try:

@@ -406,13 +406,17 @@ class _Report:
                     _figure(self.screens, check.get(key), label, f"{name}: {label}")
                     for key, label in (("expected_screen", "expected"), ("actual_screen", "actual"))
                 ) + "</div>"
+            tone, mark = ("skipped", "–") if check.get("skipped") else ("ok", "✓") if ok else ("bad", "✗")
             rows.append(
-                f'<li class="check {"ok" if ok else "bad"}"><span class="mark">{"✓" if ok else "✗"}</span>'
+                f'<li class="check {tone}"><span class="mark">{mark}</span>'
                 f'<div><b>{_e(check.get("name") or "check")}</b> <span class="detail pre">'
                 f'{_e(check.get("detail") or "")}</span>{pair}</div></li>'
             )
-        passed = sum(1 for c in checks if c.get("ok"))
-        return (f'<section class="card"><h2>Checks <span class="muted">{passed} of {len(checks)} passed'
+        passed = sum(1 for c in checks if c.get("ok") and not c.get("skipped"))
+        skipped = sum(1 for c in checks if c.get("skipped"))
+        judged = len(checks) - skipped
+        counts = f"{passed} of {judged} passed" + (f", {skipped} skipped" if skipped else "")
+        return (f'<section class="card"><h2>Checks <span class="muted">{counts}'
                 f'</span></h2><ul class="checks">{"".join(rows)}</ul></section>')
 
     # -- timeline --------------------------------------------------------------------------------

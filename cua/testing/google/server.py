@@ -193,6 +193,10 @@ class StandIn(VendorStandIn):
             pending = None
         if pending:
             raise Rejected("response_count")
+        if model_turns == 0 and self.issued:
+            # generateContent is stateless (each request carries its whole conversation): one with
+            # no model turn begins a new conversation, like the one question of an ai_check's judge.
+            self.issued.clear()
         if model_turns != len(self.issued):
             raise Rejected("missing_model_turn", got=model_turns, want=len(self.issued))
         newest_image = self._newest_image(contents)
