@@ -322,7 +322,7 @@ class Agent:
     async def _run_function(self, call: FunctionCall, step: dict[str, Any]) -> CallAnswer:
         t0 = time.monotonic()
         try:
-            output = await self.functions.call(call.name, call.arguments)
+            output = await self.functions.call(call.name, call.arguments, raw=call.custom)
         except ModelOutputError as exc:  # an unknown function, arguments that are not JSON
             if not self.provider.answers_errors:
                 raise

@@ -20,12 +20,17 @@ if TYPE_CHECKING:
 FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 
+# A custom (free-form) tool's one argument, as providers without custom tools declare it.
+CUSTOM_INPUT = {"type": "object", "properties": {"input": {"type": "string"}}, "required": ["input"]}
+
+
 @dataclass
 class FunctionTool:
     name: str
     description: str
     parameters: dict[str, Any]
     fn: Callable[..., Any | Awaitable[Any]]
+    custom: bool = False  # takes the model's free-form text (a Responses API custom tool)
 
     def definition(self) -> dict[str, Any]:
         return {
@@ -76,6 +81,15 @@ class FunctionRegistry:
         )
         return fn
 
+    def register_custom(self, fn: Callable[[str], Any], *, name: str | None = None,
+                        description: str | None = None) -> Callable[[str], Any]:
+        """A custom tool: ``fn`` takes the model's free-form text (no JSON) and returns text. On
+        the Responses API it is a ``custom`` tool; Claude and Gemini get a function with one
+        string argument, ``input``."""
+        self.register(fn, name=name, description=description, parameters=CUSTOM_INPUT)
+        self._tools[name or fn.__name__].custom = True
+        return fn
+
     def __contains__(self, name: str) -> bool:
         return name in self._tools
 
@@ -89,13 +103,16 @@ class FunctionRegistry:
         """The functions as every provider declares them (name, description, JSON schema)."""
         from .providers.base import FunctionSpec
 
-        return [FunctionSpec(t.name, t.description, t.parameters) for t in self._tools.values()]
+        return [FunctionSpec(t.name, t.description, t.parameters, custom=t.custom) for t in self._tools.values()]
 
-    async def call(self, name: str, arguments: str) -> str:
-        """Run a function; its return value (or its error) becomes the output text."""
+    async def call(self, name: str, arguments: str, *, raw: bool = False) -> str:
+        """Run a function; its return value (or its error) becomes the output text. ``raw``: the
+        arguments are a custom tool's free-form text, given to it as they are."""
         tool = self._tools.get(name)
         if tool is None:
             raise ModelOutputError(f"function_call: unknown function {name!r}")
+        if tool.custom:
+            return await self._call_custom(tool, arguments, raw)
         try:
             args = json.loads(arguments or "{}")
         except json.JSONDecodeError as exc:
@@ -110,4 +127,23 @@ class FunctionRegistry:
             return json.dumps({"error": f"bad arguments: {exc}"})
         except Exception as exc:  # the model sees the failure and may try something else
             return json.dumps({"error": f"{type(exc).__name__}: {exc}"})
+        return result if isinstance(result, str) else json.dumps(result, default=str)
+
+    @staticmethod
+    async def _call_custom(tool: FunctionTool, arguments: str, raw: bool) -> str:
+        text = arguments
+        if not raw:  # a provider without custom tools called it as a function: {"input": "..."}
+            try:
+                args = json.loads(arguments or "{}")
+            except json.JSONDecodeError:
+                args = None
+            if not isinstance(args, dict) or not isinstance(args.get("input"), str):
+                raise ModelOutputError(f"function_call {tool.name}: arguments must be {{\"input\": \"text\"}}")
+            text = args["input"]
+        try:
+            result = tool.fn(text)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:  # the model sees the failure and may try something else
+            return f"error: {type(exc).__name__}: {exc}"
         return result if isinstance(result, str) else json.dumps(result, default=str)

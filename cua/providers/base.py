@@ -84,7 +84,8 @@ class FunctionCall:
 
     id: str
     name: str
-    arguments: str  # JSON text
+    arguments: str  # JSON text; a custom tool's free-form input when ``custom``
+    custom: bool = False
 
 
 Call = Union[ComputerCall, FunctionCall]
@@ -176,6 +177,7 @@ class FunctionSpec:
     name: str
     description: str
     parameters: dict[str, Any]
+    custom: bool = False  # a free-form tool (text in, text out): the Responses API's custom tool
 
 
 class Provider(ABC):

@@ -33,6 +33,8 @@ from .models import (
     ComputerCallOutput,
     ComputerScreenshot,
     CreateRequest,
+    CustomToolCall,
+    CustomToolCallOutput,
     FunctionCall as WireFunctionCall,
     FunctionCallOutput,
     Message,
@@ -139,7 +141,8 @@ class OpenAIProvider(Provider):
     def start(self, task: str, screenshot: bytes, screen: Screen, functions: list[FunctionSpec]) -> None:
         s = self.settings
         tools = [computer_tool(s.tool_format, screen.display.width, screen.display.height, screen.environment)]
-        tools += [{"type": "function", "name": f.name, "description": f.description,
+        tools += [{"type": "custom", "name": f.name, "description": f.description} if f.custom else
+                  {"type": "function", "name": f.name, "description": f.description,
                    "parameters": f.parameters, "strict": False} for f in functions]
         self.conversation = Conversation(s, tools, screen.display)
         self._pending = [{
@@ -163,7 +166,8 @@ class OpenAIProvider(Provider):
         for answer in answers:
             call = answer.call
             if isinstance(call, FunctionCall):
-                items.append(FunctionCallOutput(call_id=call.id, output=answer.output or "").wire())
+                kind = CustomToolCallOutput if call.custom else FunctionCallOutput
+                items.append(kind(call_id=call.id, output=answer.output or answer.error or "").wire())
                 continue
             wire = self._wire_calls.get(call.id)
             acknowledged = {check.id for check in answer.acknowledged}
@@ -198,6 +202,8 @@ class OpenAIProvider(Provider):
                 calls.append(_computer_call(item))
             elif isinstance(item, WireFunctionCall):
                 calls.append(FunctionCall(id=item.call_id, name=item.name, arguments=item.arguments))
+            elif isinstance(item, CustomToolCall):
+                calls.append(FunctionCall(id=item.call_id, name=item.name, arguments=item.input, custom=True))
         failure = None
         if response.status in {"failed", "incomplete"}:
             failure = f"response {response.status}: {response.error or response.incomplete_details or {}}"

@@ -90,13 +90,24 @@ class FunctionCall(WireModel):
     status: str | None = None
 
 
+class CustomToolCall(WireModel):
+    """A call of a custom (free-form) tool: ``input`` is the model's text, no JSON."""
+
+    type: Literal["custom_tool_call"] = "custom_tool_call"
+    id: str | None = None
+    call_id: str
+    name: str
+    input: str = ""
+
+
 class UnknownItem(WireModel):
     type: str
 
 
 def _item_tag(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    known = isinstance(kind, str) and kind in {"computer_call", "reasoning", "message", "function_call"}
+    known = isinstance(kind, str) and kind in {"computer_call", "reasoning", "message", "function_call",
+                                               "custom_tool_call"}
     return kind if known else "unknown"  # a ``type`` that is no string (a list…) is not a known item
 
 
@@ -106,6 +117,7 @@ OutputItem = Annotated[
         Annotated[Reasoning, Tag("reasoning")],
         Annotated[Message, Tag("message")],
         Annotated[FunctionCall, Tag("function_call")],
+        Annotated[CustomToolCall, Tag("custom_tool_call")],
         Annotated[UnknownItem, Tag("unknown")],
     ],
     Discriminator(_item_tag),
@@ -158,6 +170,15 @@ class ComputerCallOutput(WireModel):
 
 class FunctionCallOutput(WireModel):
     type: Literal["function_call_output"] = "function_call_output"
+    call_id: str
+    output: str
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class CustomToolCallOutput(WireModel):
+    type: Literal["custom_tool_call_output"] = "custom_tool_call_output"
     call_id: str
     output: str
 

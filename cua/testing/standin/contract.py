@@ -243,6 +243,10 @@ _FUNCTION_TOOL = obj({  # function_tool_param.py
     "parameters": obj(), "strict": boolean(), "defer_loading": boolean(),
     "allowed_callers": array(enum("direct", "programmatic")), "output_schema": obj(), "async": boolean(),
 }, required=["name"])
+_CUSTOM_TOOL = obj({  # custom_tool_param.py: a name, a description, a grammar or text format
+    "type": string(), "name": string(max_length=64, pattern=FUNCTION_NAME), "description": string(),
+    "format": obj(), "defer_loading": boolean(),
+}, required=["name"])
 _PREVIEW_TOOL = obj({  # computer_use_preview_tool_param.py: all four fields required
     "type": string(), "display_width": integer(1), "display_height": integer(1),
     "environment": enum(*ENVIRONMENTS),
@@ -268,6 +272,8 @@ def check_tools(model: str, fmt: ToolFormat, tools: list[Any]) -> dict[str, Any]
             computer = tool
         elif kind == "function":
             _FUNCTION_TOOL(tool, where)
+        elif kind == "custom":
+            _CUSTOM_TOOL(tool, where)
         # Other hosted tools are accepted as the service would take them; the stand-in never calls them.
     return computer
 
@@ -284,8 +290,8 @@ INPUT_ITEM_TYPES = (  # response_input_param.py (ResponseInputItemParam), each m
     "custom_tool_call", "compaction_trigger", "item_reference", "program", "program_output",
 )
 PLAYED_ITEM_TYPES = ("message", "reasoning", "computer_call", "computer_call_output", "function_call",
-                     "function_call_output")
-REPLAYED_ITEM_TYPES = ("reasoning", "computer_call", "function_call")  # output items sent back by id
+                     "function_call_output", "custom_tool_call", "custom_tool_call_output")
+REPLAYED_ITEM_TYPES = ("reasoning", "computer_call", "function_call", "custom_tool_call")  # sent back by id
 
 _STATUS = enum("in_progress", "completed", "incomplete")
 _BREAKPOINT = obj({"mode": enum("explicit"), "ttl": enum("30m", "12h")})
@@ -328,6 +334,11 @@ _FUNCTION_CALL_OUTPUT = obj({  # response_input_param.py FunctionCallOutput
 }, required=["call_id", "output"])
 
 
+_CUSTOM_TOOL_CALL_OUTPUT = obj({  # response_input_param.py CustomToolCallOutput
+    "type": string(), "call_id": string(), "output": either(string(), array(), array_form=True), "id": string(),
+}, required=["call_id", "output"])
+
+
 def item_kind(n: int, item: Any) -> str:
     """The item's type, after checking it is one the SDK knows and the stand-in plays."""
     where = f"input[{n}]"
@@ -363,6 +374,10 @@ def check_message(n: int, item: dict[str, Any]) -> None:
 
 def check_function_call_output(n: int, item: dict[str, Any]) -> None:
     _FUNCTION_CALL_OUTPUT(item, f"input[{n}]")
+
+
+def check_custom_tool_call_output(n: int, item: dict[str, Any]) -> None:
+    _CUSTOM_TOOL_CALL_OUTPUT(item, f"input[{n}]")
 
 
 def check_computer_call_output(n: int, item: dict[str, Any], display: tuple[int, int] | None) -> Image:
@@ -453,6 +468,8 @@ def check_request(body: dict[str, Any]) -> Request:
             check_message(n, item)
         elif kind == "function_call_output":
             check_function_call_output(n, item)
+        elif kind == "custom_tool_call_output":
+            check_custom_tool_call_output(n, item)
         elif kind == "computer_call_output":
             request.screenshots.append(check_computer_call_output(n, item, request.display))
         # reasoning, computer_call, function_call and issued messages: checked against what was issued

@@ -11,7 +11,8 @@ from typing import Any
 from .contract import REPLAYED_ITEM_TYPES, Request
 from .reasons import Rejected
 
-_OUTPUT_TYPES = ("computer_call_output", "function_call_output")
+_OUTPUT_TYPES = ("computer_call_output", "function_call_output", "custom_tool_call_output")
+_CALL_TYPES = ("computer_call", "function_call", "custom_tool_call")
 
 
 @dataclass
@@ -117,6 +118,7 @@ class Ledger:
         compared = {
             "computer_call": ("call_id", "action", "actions"),
             "function_call": ("call_id", "name", "arguments"),
+            "custom_tool_call": ("call_id", "name", "input"),
             "reasoning": ("summary",),
             "message": ("role", "content"),
         }[kind]
@@ -211,7 +213,7 @@ def _check_calls(context: list[dict[str, Any]], first_new: int) -> None:
     calls: dict[str, list[Any]] = {}  # call_id → [kind, item, answered]
     for position, item in enumerate(context):
         kind = item.get("type")
-        if kind in ("computer_call", "function_call"):
+        if kind in _CALL_TYPES:
             calls[item["call_id"]] = [kind, item, False]
         elif kind in _OUTPUT_TYPES:
             call_id = item["call_id"]
@@ -219,7 +221,8 @@ def _check_calls(context: list[dict[str, Any]], first_new: int) -> None:
             where = f"input[{position - first_new}]"
             call = calls.get(call_id)
             if call is None or call[0] != want:
-                rule = "unknown_computer_call" if want == "computer_call" else "unknown_function_call"
+                rule = {"computer_call": "unknown_computer_call", "function_call": "unknown_function_call",
+                        "custom_tool_call": "unknown_custom_tool_call"}[want]
                 raise Rejected(rule, param=where, call_id=call_id)
             if call[2]:
                 raise Rejected("duplicate_tool_output", param=where, call_id=call_id)
@@ -232,5 +235,6 @@ def _check_calls(context: list[dict[str, Any]], first_new: int) -> None:
                     raise Rejected("unacknowledged_safety_check", param=where, ids=ids)
     for call_id, (kind, _, answered) in calls.items():
         if not answered:
-            rule = "no_computer_call_output" if kind == "computer_call" else "no_function_call_output"
+            rule = {"computer_call": "no_computer_call_output", "function_call": "no_function_call_output",
+                    "custom_tool_call": "no_custom_tool_call_output"}[kind]
             raise Rejected(rule, param="input", call_id=call_id)

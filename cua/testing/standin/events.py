@@ -22,6 +22,8 @@ def added_copy(item: dict[str, Any]) -> dict[str, Any]:
         added.update(content=[], status="in_progress")
     elif kind == "function_call":
         added.update(arguments="", status="in_progress")
+    elif kind == "custom_tool_call":
+        added.update(input="", status="in_progress")
     elif kind == "computer_call":
         added["status"] = "in_progress"
     return added
@@ -67,6 +69,10 @@ def sse_events(response: dict[str, Any]) -> list[dict[str, Any]]:
             for piece in chunks(item["arguments"]):
                 emit("response.function_call_arguments.delta", **where, delta=piece)
             emit("response.function_call_arguments.done", **where, arguments=item["arguments"])
+        elif item["type"] == "custom_tool_call":  # response_custom_tool_call_input_{delta,done}_event.py
+            for piece in chunks(item["input"]):
+                emit("response.custom_tool_call_input.delta", **where, delta=piece)
+            emit("response.custom_tool_call_input.done", **where, input=item["input"])
         emit("response.output_item.done", output_index=index, item=item)
     final = {"completed": "response.completed", "incomplete": "response.incomplete",
              "failed": "response.failed"}.get(response["status"], "response.completed")

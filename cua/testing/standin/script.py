@@ -143,7 +143,8 @@ def materialize(items: Any, fmt: ToolFormat, index: int) -> list[dict[str, Any]]
     """Fill a scripted turn's items in the way the service would for this tool format."""
     if not isinstance(items, list):
         raise ScriptError(f"turn {index}: output must be a list of item dicts")
-    has_call = any(isinstance(i, dict) and i.get("type") in ("computer_call", "function_call") for i in items)
+    has_call = any(isinstance(i, dict) and i.get("type") in ("computer_call", "function_call", "custom_tool_call")
+                   for i in items)
     output = []
     for position, raw in enumerate(items):
         where = f"turn {index}, item {position}"
@@ -207,6 +208,12 @@ def materialize(items: Any, fmt: ToolFormat, index: int) -> list[dict[str, Any]]
             item = {"type": kind, "id": item.pop("id", None) or new_id("fc"),
                     "call_id": item.pop("call_id", None) or new_id("call"), "status": "completed", **item,
                     "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments)}
+        elif kind == "custom_tool_call":
+            if not item.get("name") or not isinstance(item.get("input", ""), str):
+                raise ScriptError(f"{where}: a custom_tool_call needs a 'name' and a text 'input'")
+            item = {"type": kind, "id": item.pop("id", None) or new_id("ctc"),
+                    "call_id": item.pop("call_id", None) or new_id("call"), "status": "completed",
+                    "input": "", **item}
         output.append(item)
     return output
 
