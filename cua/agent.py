@@ -21,7 +21,17 @@ from .config import RunSettings
 from .environments.base import ActionOutput, Environment
 from .errors import CuaError, EnvironmentError_, ModelOutputError, SafetyDenied
 from .functions import FunctionRegistry
-from .providers.base import CallAnswer, ComputerCall, FunctionCall, Provider, SafetyCheck, Screen, Turn, Usage
+from .providers.base import (
+    ApprovalRequest,
+    CallAnswer,
+    ComputerCall,
+    FunctionCall,
+    Provider,
+    SafetyCheck,
+    Screen,
+    Turn,
+    Usage,
+)
 from .runs.anchors import capture_anchor
 from .runs.writer import StepRecorder
 
@@ -124,7 +134,35 @@ class SafetyPolicy:
 
 
 async def ask_on_terminal(checks: list[SafetyCheck]) -> bool | None:
-    """Ask y/n on the terminal; None when there is none (unattended: the caller denies).
+    """Ask y/n on the terminal; None when there is none (unattended: the caller denies)."""
+    return await ask_yes_no([f"⚠ safety check {c.code}: {c.message}" for c in checks],
+                            "Acknowledge and continue?")
+
+
+class McpApprovalPolicy:
+    """Decides a remote MCP tool call the service asks to make (``mcp_approval_request``):
+    ``auto`` approves, ``deny`` refuses, ``ask`` asks on the terminal and refuses without one. A
+    refusal is told to the model (``approve: false``); the run goes on."""
+
+    def __init__(self, mode: str = "ask", ask: Callable[[list[str], str], Awaitable[bool | None]] | None = None) -> None:
+        self.mode = mode
+        self._ask = ask or ask_yes_no
+
+    async def decide(self, request: ApprovalRequest) -> tuple[bool, str]:
+        """(approved, how it was decided)."""
+        if self.mode == "auto":
+            return True, "approved (--mcp-approval auto)"
+        if self.mode == "deny":
+            return False, "refused (--mcp-approval deny)"
+        answer = await self._ask([f"⚙ MCP server {request.server!r} wants to call {request.name}({request.arguments})"],
+                                 "Approve this call?")
+        if answer is None:
+            return False, "refused (no terminal to ask on)"
+        return answer, "approved at the prompt" if answer else "refused at the prompt"
+
+
+async def ask_yes_no(lines: list[str], question: str) -> bool | None:
+    """Ask y/n on the terminal; None when there is none.
 
     The answer is read through the event loop, not a thread, so a timeout or Ctrl-C during the
     prompt ends the run at once instead of waiting for a line nobody will type."""
@@ -135,9 +173,9 @@ async def ask_on_terminal(checks: list[SafetyCheck]) -> bool | None:
         interactive = False
     if not interactive:
         return None
-    for check in checks:
-        print(f"\n⚠ safety check {check.code}: {check.message}", file=sys.stderr)
-    print("Acknowledge and continue? [y/N] ", end="", file=sys.stderr, flush=True)
+    for text in lines:
+        print(f"\n{text}", file=sys.stderr)
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
     loop = asyncio.get_running_loop()
     line: asyncio.Future[bytes] = loop.create_future()
     fd = stdin.fileno()
@@ -177,6 +215,7 @@ class Agent:
         # Not `functions or …`: an empty registry is falsy, and the runner fills it in later.
         self.functions = functions if functions is not None else FunctionRegistry()
         self.safety = safety or SafetyPolicy.from_settings(settings)
+        self.mcp_approval = McpApprovalPolicy(settings.mcp_approval)
         self.on_step = on_step
         self.on_event = on_event
         self.result = RunResult(status="running")
@@ -283,6 +322,8 @@ class Agent:
         for call in turn.calls:
             if failed:  # an earlier call of the turn failed: the model is told this one did not run
                 answers.append(CallAnswer(call=call, executed=False))
+            elif isinstance(call, ApprovalRequest):
+                answers.append(await self._approve(call, step))
             elif isinstance(call, FunctionCall):
                 answers.append(await self._run_function(call, step))
             else:
@@ -318,6 +359,13 @@ class Agent:
         for check in step["safety_checks"]:
             check["decision"] = "acknowledged"
         return {c.id for c in acknowledged}
+
+    async def _approve(self, call: ApprovalRequest, step: dict[str, Any]) -> CallAnswer:
+        approved, how = await self.mcp_approval.decide(call)
+        step.setdefault("mcp_approvals", []).append(
+            {"server": call.server, "name": call.name, "arguments": call.arguments,
+             "decision": "approved" if approved else "refused", "how": how})
+        return CallAnswer(call=call, approved=approved)
 
     async def _run_function(self, call: FunctionCall, step: dict[str, Any]) -> CallAnswer:
         t0 = time.monotonic()

@@ -138,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     openai.add_argument("--prompt-version", help="its version")
     openai.add_argument("--prompt-var", action="append", default=[], metavar="K=V",
                         help="a variable of the stored prompt (repeatable)")
+    openai.add_argument("--mcp-server", action="append", default=[], metavar="LABEL=URL",
+                        help="a remote MCP server the service may call for the model (repeatable)")
+    openai.add_argument("--mcp-approval", choices=["ask", "auto", "deny"],
+                        help="its tool calls that need approval: ask on a terminal (default; refused "
+                             "without one), approve all, or refuse all")
     run.add_argument("--no-ai-checks", dest="ai_checks", action="store_false",
                      help="skip ai_check checks (shown as skipped): no model is asked to judge")
     run.add_argument("--retries", type=_retries, default=0, metavar="N",
@@ -211,7 +216,7 @@ SETTING_FLAGS = (
     "stream", "stateless", "cdp_url", "ws_endpoint", "headed", "instructions",
     "navigation_tools", "playwright_trace", "x_display", "launch", "vm_url", "vm_name", "out",
     "wheel_step", "thinking_budget", "reasoning_effort", "reasoning_summary", "verbosity",
-    "max_output_tokens", "parallel_tool_calls", "service_tier", "prompt_id", "prompt_version",
+    "max_output_tokens", "parallel_tool_calls", "service_tier", "prompt_id", "prompt_version", "mcp_approval",
 )
 PAIR_FLAGS = {"metadata": "metadata", "prompt_var": "prompt_variables"}  # K=V flags, into mappings
 
@@ -229,6 +234,11 @@ def given_flags(args: argparse.Namespace) -> dict[str, Any]:
             from .scenario import parse_vars
 
             data[field] = parse_vars(getattr(args, flag), what=f"--{flag.replace('_', '-')}")
+    if getattr(args, "mcp_server", None):
+        from .scenario import parse_vars
+
+        servers = parse_vars(args.mcp_server, what="--mcp-server")
+        data["mcp_servers"] = [{"server_label": label, "server_url": url} for label, url in servers.items()]
     return data
 
 
@@ -317,6 +327,8 @@ class Progress:
             self._write("            ↳ " + step["reasoning"].replace("\n", " ")[:160])
         if step.get("final") and step.get("text"):
             self._write("            « " + step["text"].replace("\n", " ")[:300])
+        for approval in step.get("mcp_approvals") or []:
+            self._write(f"            ⚙ MCP {approval['server']}.{approval['name']}: {approval['how']}")
         for check in step.get("safety_checks") or []:
             self._write(f"            ⚠ safety {check['code']}: {check['decision']}")
 

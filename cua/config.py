@@ -53,6 +53,10 @@ class RunSettings(BaseModel):
     prompt_id: str | None = None  # a stored prompt (prompt.id), with its version and variables
     prompt_version: str | None = None
     prompt_variables: dict[str, str] = Field(default_factory=dict)
+    # Remote MCP servers the service calls for the model: {server_label, server_url, allowed_tools?,
+    # require_approval?}; their approval requests are decided by mcp_approval, like safety checks.
+    mcp_servers: list[dict[str, Any]] = Field(default_factory=list)
+    mcp_approval: SafetyMode = "ask"
     # Anthropic and Gemini: the reply's token limit (Anthropic requires one), and Claude's thinking.
     max_tokens: int = Field(4096, ge=1)
     thinking_budget: int | None = Field(None, ge=1024)
@@ -140,6 +144,31 @@ class RunSettings(BaseModel):
                 prompt["variables"] = dict(self.prompt_variables)
             given["prompt"] = prompt
         return {k: v for k, v in given.items() if v is not None}
+
+    def mcp_tools(self) -> list[dict[str, Any]]:
+        """The remote MCP servers as Responses API tools (tool_param.py ``Mcp``)."""
+        tools = []
+        for server in self.mcp_servers:
+            tool = {"type": "mcp", "server_label": server["server_label"], "server_url": server["server_url"]}
+            for key in ("allowed_tools", "require_approval", "server_description"):
+                if server.get(key) is not None:
+                    tool[key] = server[key]
+            tools.append(tool)
+        return tools
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _mcp_servers(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for server in value:
+            if not isinstance(server.get("server_label"), str) or not server["server_label"]:
+                raise ValueError("an MCP server needs a server_label (LABEL=URL)")
+            if not str(server.get("server_url") or "").startswith(("http://", "https://")):
+                raise ValueError(f"MCP server {server['server_label']!r} needs an http(s) server_url")
+            unknown = set(server) - {"server_label", "server_url", "allowed_tools", "require_approval",
+                                     "server_description"}
+            if unknown:
+                raise ValueError(f"MCP server {server['server_label']!r}: unknown field(s) {sorted(unknown)}")
+        return value
 
     def public(self) -> dict[str, Any]:
         """The settings as written to run.json."""

@@ -76,6 +76,16 @@ class StoredPrompt(_Strict):
     variables: dict[str, str] = Field(default_factory=dict)
 
 
+class McpServerSpec(_Strict):
+    """A remote MCP server, as the Responses API's mcp tool names its fields."""
+
+    server_label: str
+    server_url: str
+    allowed_tools: list[str] | None = None
+    require_approval: Literal["always", "never"] | dict[str, Any] | None = None
+    server_description: str | None = None
+
+
 class ModelSpec(_Strict):
     name: str | None = None
     provider: Literal["openai", "anthropic", "google"] | None = Field(
@@ -92,6 +102,8 @@ class ModelSpec(_Strict):
     metadata: dict[str, str] | None = None
     service_tier: str | None = None
     prompt: StoredPrompt | None = None
+    mcp_servers: list[McpServerSpec] | None = None
+    mcp_approval: Literal["auto", "ask", "deny"] | None = None
 
 
 
@@ -365,6 +377,8 @@ class Scenario(_Strict):
             "prompt_id": model.prompt.id if model.prompt else None,
             "prompt_version": model.prompt.version if model.prompt else None,
             "prompt_variables": model.prompt.variables if model.prompt else None,
+            "mcp_servers": [m.model_dump(exclude_none=True) for m in model.mcp_servers] if model.mcp_servers else None,
+            "mcp_approval": model.mcp_approval,
             "max_steps": limits.max_steps,
             "timeout": limits.timeout,
             "token_budget": limits.token_budget,

@@ -24,7 +24,7 @@ def make_provider(settings: "RunSettings", *, api_key: str | None = None, base_u
     them; every key and URL credential is added to ``redactor``. A missing key is a
     ``ConfigError`` (exit 2) naming the variable to set."""
     name = settings.provider_name
-    openai_only = sorted(settings.responses_parameters())
+    openai_only = sorted(settings.responses_parameters()) + (["mcp_servers"] if settings.mcp_servers else [])
     if name != "openai" and openai_only:
         from ..errors import ConfigError
 

@@ -88,7 +88,18 @@ class FunctionCall:
     custom: bool = False
 
 
-Call = Union[ComputerCall, FunctionCall]
+@dataclass
+class ApprovalRequest:
+    """A remote MCP server's tool the service will call once approved (OpenAI's
+    ``mcp_approval_request``); answered with the approval policy's decision."""
+
+    id: str
+    server: str
+    name: str
+    arguments: str  # JSON text, as the model wrote it
+
+
+Call = Union[ComputerCall, FunctionCall, ApprovalRequest]
 
 
 @dataclass
@@ -140,6 +151,7 @@ class Turn:
         """A short name of what the turn asks for (``click, type``), for traces and progress."""
         kinds = [a.type for c in self.calls if isinstance(c, ComputerCall) for a in c.actions]
         kinds += [f"{c.name}()" for c in self.calls if isinstance(c, FunctionCall)]
+        kinds += [f"approve {c.server}.{c.name}?" for c in self.calls if isinstance(c, ApprovalRequest)]
         return ", ".join(kinds) or "answer"
 
 
@@ -159,6 +171,7 @@ class CallAnswer:
     executed: bool = True
     outputs: list[ActionOutput] = field(default_factory=list)
     output: str | None = None  # a function's output text
+    approved: bool | None = None  # an ApprovalRequest's decision
 
 
 @dataclass(frozen=True)

@@ -484,6 +484,7 @@ class _Report:
             self._block("Reasoning", step.get("reasoning"), "reasoning"),
             self._block("Assistant", step.get("text"), "assistant"),
             self._safety(checks),
+            self._approvals(step.get("mcp_approvals")),
             self._actions(actions),
             self._functions(step.get("functions")),
             self._after(step, usage),
@@ -524,6 +525,23 @@ class _Report:
                         f'<b>{_e(check.get("code") or "check")}</b> '
                         f'<span class="pre">{_e(check.get("message") or "")}</span></li>')
         return f'<div class="block safety"><h4>Safety checks</h4><ul class="plain">{"".join(rows)}</ul></div>'
+
+    @staticmethod
+    def _approvals(approvals: Any) -> str:
+        """Remote MCP tool calls the service asked to make, and what the approval policy said."""
+        rows = []
+        for approval in approvals if isinstance(approvals, list) else []:
+            if not isinstance(approval, dict):
+                continue
+            decision = str(approval.get("decision") or "pending")
+            tone = {"approved": "warn", "refused": "bad"}.get(decision, "muted")
+            rows.append(f'<li><span class="badge {tone}">{_e(decision)}</span> '
+                        f'<b>{_e(approval.get("server"))} · {_e(approval.get("name"))}</b> '
+                        f'<span class="pre">{_e(str(approval.get("arguments") or "")[:300])}</span> '
+                        f'<span class="muted">{_e(approval.get("how") or "")}</span></li>')
+        if not rows:
+            return ""
+        return f'<div class="block safety"><h4>MCP tool approvals</h4><ul class="plain">{"".join(rows)}</ul></div>'
 
     @staticmethod
     def _actions(actions: list[Any]) -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ...actions import OPENAI_ACTION_TYPES, parse_action
 from ...errors import ModelOutputError
 from ..base import (
+    ApprovalRequest,
     CallAnswer,
     ComputerCall,
     EventHandler,
@@ -35,6 +36,8 @@ from .models import (
     CreateRequest,
     CustomToolCall,
     CustomToolCallOutput,
+    McpApprovalRequest,
+    McpApprovalResponse,
     FunctionCall as WireFunctionCall,
     FunctionCallOutput,
     Message,
@@ -144,6 +147,7 @@ class OpenAIProvider(Provider):
         tools += [{"type": "custom", "name": f.name, "description": f.description} if f.custom else
                   {"type": "function", "name": f.name, "description": f.description,
                    "parameters": f.parameters, "strict": False} for f in functions]
+        tools += s.mcp_tools()
         self.conversation = Conversation(s, tools, screen.display)
         self._pending = [{
             "role": "user",
@@ -165,6 +169,9 @@ class OpenAIProvider(Provider):
         items: list[dict[str, Any]] = []
         for answer in answers:
             call = answer.call
+            if isinstance(call, ApprovalRequest):
+                items.append(McpApprovalResponse(approval_request_id=call.id, approve=bool(answer.approved)).wire())
+                continue
             if isinstance(call, FunctionCall):
                 kind = CustomToolCallOutput if call.custom else FunctionCallOutput
                 items.append(kind(call_id=call.id, output=answer.output or answer.error or "").wire())
@@ -195,7 +202,7 @@ class OpenAIProvider(Provider):
     def _turn(self, response: Response) -> Turn:
         items = response.output
         messages = [i for i in items if isinstance(i, Message)]
-        calls: list[ComputerCall | FunctionCall] = []
+        calls: list[ComputerCall | FunctionCall | ApprovalRequest] = []
         for item in items:
             if isinstance(item, WireComputerCall):
                 self._wire_calls[item.call_id] = item
@@ -204,6 +211,9 @@ class OpenAIProvider(Provider):
                 calls.append(FunctionCall(id=item.call_id, name=item.name, arguments=item.arguments))
             elif isinstance(item, CustomToolCall):
                 calls.append(FunctionCall(id=item.call_id, name=item.name, arguments=item.input, custom=True))
+            elif isinstance(item, McpApprovalRequest):
+                calls.append(ApprovalRequest(id=item.id, server=item.server_label, name=item.name,
+                                             arguments=item.arguments))
         failure = None
         if response.status in {"failed", "incomplete"}:
             failure = f"response {response.status}: {response.error or response.incomplete_details or {}}"

@@ -100,6 +100,17 @@ class CustomToolCall(WireModel):
     input: str = ""
 
 
+class McpApprovalRequest(WireModel):
+    """The service asks before it calls a remote MCP server's tool (answered with
+    ``mcp_approval_response``)."""
+
+    type: Literal["mcp_approval_request"] = "mcp_approval_request"
+    id: str
+    server_label: str = ""
+    name: str = ""
+    arguments: str = "{}"
+
+
 class UnknownItem(WireModel):
     type: str
 
@@ -107,7 +118,7 @@ class UnknownItem(WireModel):
 def _item_tag(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
     known = isinstance(kind, str) and kind in {"computer_call", "reasoning", "message", "function_call",
-                                               "custom_tool_call"}
+                                               "custom_tool_call", "mcp_approval_request"}
     return kind if known else "unknown"  # a ``type`` that is no string (a list…) is not a known item
 
 
@@ -118,6 +129,7 @@ OutputItem = Annotated[
         Annotated[Message, Tag("message")],
         Annotated[FunctionCall, Tag("function_call")],
         Annotated[CustomToolCall, Tag("custom_tool_call")],
+        Annotated[McpApprovalRequest, Tag("mcp_approval_request")],
         Annotated[UnknownItem, Tag("unknown")],
     ],
     Discriminator(_item_tag),
@@ -172,6 +184,15 @@ class FunctionCallOutput(WireModel):
     type: Literal["function_call_output"] = "function_call_output"
     call_id: str
     output: str
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class McpApprovalResponse(WireModel):
+    type: Literal["mcp_approval_response"] = "mcp_approval_response"
+    approval_request_id: str
+    approve: bool
 
     def wire(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

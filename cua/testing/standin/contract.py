@@ -247,6 +247,20 @@ _CUSTOM_TOOL = obj({  # custom_tool_param.py: a name, a description, a grammar o
     "type": string(), "name": string(max_length=64, pattern=FUNCTION_NAME), "description": string(),
     "format": obj(), "defer_loading": boolean(),
 }, required=["name"])
+_MCP_TOOL_FILTER = obj({"tool_names": array(string()), "read_only": boolean()})
+
+
+def _allowed_tools(value: Any, param: str) -> None:
+    """A list of tool names, or a filter object (tool_param.py McpAllowedTools)."""
+    (array(string()) if isinstance(value, list) else _MCP_TOOL_FILTER)(value, param)
+
+
+_MCP_TOOL = obj({  # tool_param.py Mcp: a label, and a server URL or a connector
+    "type": string(), "server_label": string(), "server_url": string(), "connector_id": string(),
+    "allowed_tools": _allowed_tools,
+    "require_approval": either(enum("always", "never"), obj()), "headers": obj(), "authorization": string(),
+    "server_description": string(), "defer_loading": boolean(),
+}, required=["server_label"])
 _PREVIEW_TOOL = obj({  # computer_use_preview_tool_param.py: all four fields required
     "type": string(), "display_width": integer(1), "display_height": integer(1),
     "environment": enum(*ENVIRONMENTS),
@@ -274,6 +288,8 @@ def check_tools(model: str, fmt: ToolFormat, tools: list[Any]) -> dict[str, Any]
             _FUNCTION_TOOL(tool, where)
         elif kind == "custom":
             _CUSTOM_TOOL(tool, where)
+        elif kind == "mcp":
+            _MCP_TOOL(tool, where)
         # Other hosted tools are accepted as the service would take them; the stand-in never calls them.
     return computer
 
@@ -290,8 +306,10 @@ INPUT_ITEM_TYPES = (  # response_input_param.py (ResponseInputItemParam), each m
     "custom_tool_call", "compaction_trigger", "item_reference", "program", "program_output",
 )
 PLAYED_ITEM_TYPES = ("message", "reasoning", "computer_call", "computer_call_output", "function_call",
-                     "function_call_output", "custom_tool_call", "custom_tool_call_output")
-REPLAYED_ITEM_TYPES = ("reasoning", "computer_call", "function_call", "custom_tool_call")  # sent back by id
+                     "function_call_output", "custom_tool_call", "custom_tool_call_output",
+                     "mcp_list_tools", "mcp_approval_request", "mcp_approval_response", "mcp_call")
+REPLAYED_ITEM_TYPES = ("reasoning", "computer_call", "function_call", "custom_tool_call",  # sent back by id
+                       "mcp_list_tools", "mcp_approval_request", "mcp_call")
 
 _STATUS = enum("in_progress", "completed", "incomplete")
 _BREAKPOINT = obj({"mode": enum("explicit"), "ttl": enum("30m", "12h")})
@@ -337,6 +355,11 @@ _FUNCTION_CALL_OUTPUT = obj({  # response_input_param.py FunctionCallOutput
 _CUSTOM_TOOL_CALL_OUTPUT = obj({  # response_input_param.py CustomToolCallOutput
     "type": string(), "call_id": string(), "output": either(string(), array(), array_form=True), "id": string(),
 }, required=["call_id", "output"])
+
+
+_MCP_APPROVAL_RESPONSE = obj({  # response_input_param.py McpApprovalResponse
+    "type": string(), "approval_request_id": string(), "approve": boolean(), "id": string(), "reason": string(),
+}, required=["approval_request_id", "approve"])
 
 
 def item_kind(n: int, item: Any) -> str:
@@ -470,6 +493,8 @@ def check_request(body: dict[str, Any]) -> Request:
             check_function_call_output(n, item)
         elif kind == "custom_tool_call_output":
             check_custom_tool_call_output(n, item)
+        elif kind == "mcp_approval_response":
+            _MCP_APPROVAL_RESPONSE(item, f"input[{n}]")
         elif kind == "computer_call_output":
             request.screenshots.append(check_computer_call_output(n, item, request.display))
         # reasoning, computer_call, function_call and issued messages: checked against what was issued

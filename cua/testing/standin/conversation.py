@@ -119,6 +119,9 @@ class Ledger:
             "computer_call": ("call_id", "action", "actions"),
             "function_call": ("call_id", "name", "arguments"),
             "custom_tool_call": ("call_id", "name", "input"),
+            "mcp_list_tools": ("server_label", "tools"),
+            "mcp_approval_request": ("server_label", "name", "arguments"),
+            "mcp_call": ("server_label", "name", "arguments", "output"),
             "reasoning": ("summary",),
             "message": ("role", "content"),
         }[kind]
@@ -211,8 +214,19 @@ class Ledger:
 def _check_calls(context: list[dict[str, Any]], first_new: int) -> None:
     """Every call has exactly one output after it; outputs name a call; checks acknowledged."""
     calls: dict[str, list[Any]] = {}  # call_id → [kind, item, answered]
+    approvals: dict[str, bool] = {}  # mcp_approval_request id → answered
     for position, item in enumerate(context):
         kind = item.get("type")
+        if kind == "mcp_approval_request":
+            approvals[item["id"]] = False
+        elif kind == "mcp_approval_response":
+            asked = item.get("approval_request_id")
+            where = f"input[{position - first_new}]"
+            if asked not in approvals:
+                raise Rejected("unknown_approval_request", param=f"{where}.approval_request_id", id=asked)
+            if approvals[asked]:
+                raise Rejected("duplicate_approval_response", param=where, id=asked)
+            approvals[asked] = True
         if kind in _CALL_TYPES:
             calls[item["call_id"]] = [kind, item, False]
         elif kind in _OUTPUT_TYPES:

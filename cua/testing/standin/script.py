@@ -143,8 +143,8 @@ def materialize(items: Any, fmt: ToolFormat, index: int) -> list[dict[str, Any]]
     """Fill a scripted turn's items in the way the service would for this tool format."""
     if not isinstance(items, list):
         raise ScriptError(f"turn {index}: output must be a list of item dicts")
-    has_call = any(isinstance(i, dict) and i.get("type") in ("computer_call", "function_call", "custom_tool_call")
-                   for i in items)
+    has_call = any(isinstance(i, dict) and i.get("type") in ("computer_call", "function_call", "custom_tool_call",
+                                                              "mcp_approval_request") for i in items)
     output = []
     for position, raw in enumerate(items):
         where = f"turn {index}, item {position}"
@@ -208,6 +208,16 @@ def materialize(items: Any, fmt: ToolFormat, index: int) -> list[dict[str, Any]]
             item = {"type": kind, "id": item.pop("id", None) or new_id("fc"),
                     "call_id": item.pop("call_id", None) or new_id("call"), "status": "completed", **item,
                     "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments)}
+        elif kind in ("mcp_list_tools", "mcp_approval_request", "mcp_call"):
+            if not item.get("server_label") or (kind != "mcp_list_tools" and not item.get("name")):
+                raise ScriptError(f"{where}: a {kind} needs a 'server_label'" + ("" if kind == "mcp_list_tools" else " and a 'name'"))
+            prefix = {"mcp_list_tools": "mcpl", "mcp_approval_request": "mcpr", "mcp_call": "mcp"}[kind]
+            arguments = item.pop("arguments", {})
+            fields: dict[str, Any] = {"tools": item.pop("tools", [])} if kind == "mcp_list_tools" else {
+                "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments)}
+            if kind == "mcp_call":
+                fields.update(output=item.pop("output", ""), error=item.pop("error", None), status="completed")
+            item = {"type": kind, "id": item.pop("id", None) or new_id(prefix), **fields, **item}
         elif kind == "custom_tool_call":
             if not item.get("name") or not isinstance(item.get("input", ""), str):
                 raise ScriptError(f"{where}: a custom_tool_call needs a 'name' and a text 'input'")
