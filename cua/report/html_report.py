@@ -21,7 +21,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from urllib.parse import quote
 
 from .marks import COLORS, action_of, describe_action, healed_shift, shapes_to_svg, step_shapes
@@ -513,35 +513,16 @@ class _Report:
 
     @staticmethod
     def _safety(checks: list[Any]) -> str:
-        if not checks:
-            return ""
-        rows = []
-        for check in checks:
-            if not isinstance(check, dict):
-                continue
-            decision = str(check.get("decision") or "pending")
-            tone = {"acknowledged": "warn", "denied": "bad"}.get(decision, "muted")
-            rows.append(f'<li><span class="badge {tone}">{_e(decision)}</span> '
-                        f'<b>{_e(check.get("code") or "check")}</b> '
-                        f'<span class="pre">{_e(check.get("message") or "")}</span></li>')
-        return f'<div class="block safety"><h4>Safety checks</h4><ul class="plain">{"".join(rows)}</ul></div>'
+        return _decisions("Safety checks", checks, {"acknowledged": "warn", "denied": "bad"},
+                          lambda c: (_e(c.get("code") or "check"), _e(c.get("message") or "")))
 
     @staticmethod
     def _approvals(approvals: Any) -> str:
         """Remote MCP tool calls the service asked to make, and what the approval policy said."""
-        rows = []
-        for approval in approvals if isinstance(approvals, list) else []:
-            if not isinstance(approval, dict):
-                continue
-            decision = str(approval.get("decision") or "pending")
-            tone = {"approved": "warn", "refused": "bad"}.get(decision, "muted")
-            rows.append(f'<li><span class="badge {tone}">{_e(decision)}</span> '
-                        f'<b>{_e(approval.get("server"))} · {_e(approval.get("name"))}</b> '
-                        f'<span class="pre">{_e(str(approval.get("arguments") or "")[:300])}</span> '
-                        f'<span class="muted">{_e(approval.get("how") or "")}</span></li>')
-        if not rows:
-            return ""
-        return f'<div class="block safety"><h4>MCP tool approvals</h4><ul class="plain">{"".join(rows)}</ul></div>'
+        return _decisions("MCP tool approvals", approvals, {"approved": "warn", "refused": "bad"},
+                          lambda a: (f'{_e(a.get("server"))} · {_e(a.get("name"))}',
+                                     f'{_e(str(a.get("arguments") or "")[:300])} '
+                                     f'<span class="muted">{_e(a.get("how") or "")}</span>'))
 
     @staticmethod
     def _actions(actions: list[Any]) -> str:
@@ -743,3 +724,19 @@ def _relative_link(run_dir: Any, here: Path) -> str:
         return Path(os.path.relpath(target.resolve(), here.resolve())).as_posix()
     except ValueError:
         return target.as_posix()
+
+
+def _decisions(title: str, entries: Any, tones: dict[str, str], label: Callable[[dict[str, Any]], tuple[str, str]]) -> str:
+    """A step's list of decided things (safety checks, MCP approvals): a badge with the decision,
+    then what was decided (``label`` gives both parts as HTML)."""
+    rows = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        decision = str(entry.get("decision") or "pending")
+        what, detail = label(entry)
+        rows.append(f'<li><span class="badge {tones.get(decision, "muted")}">{_e(decision)}</span> '
+                    f'<b>{what}</b> <span class="pre">{detail}</span></li>')
+    if not rows:
+        return ""
+    return f'<div class="block safety"><h4>{title}</h4><ul class="plain">{"".join(rows)}</ul></div>'
