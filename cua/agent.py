@@ -361,6 +361,8 @@ class Agent:
         return {c.id for c in acknowledged}
 
     async def _approve(self, call: ApprovalRequest, step: dict[str, Any]) -> CallAnswer:
+        if self.trace is not None:  # what the prompt shows is masked like everything cua writes
+            call = ApprovalRequest(call.id, call.server, call.name, self.trace.redactor.text(call.arguments))
         approved, how = await self.mcp_approval.decide(call)
         step.setdefault("mcp_approvals", []).append(
             {"server": call.server, "name": call.name, "arguments": call.arguments,

@@ -14,10 +14,19 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from .agent import RunResult
+from .errors import ConfigError
 from .lifecycle import render_report
 from .runs.writer import write_atomic
 
 RETRYABLE = frozenset({"failed", "max_steps", "timeout", "error", "diverged"})
+
+
+def retryable(result: RunResult) -> bool:
+    """Whether another attempt could end otherwise: not a configuration error (exit 2), nor a
+    check that could not run as configured (an ai_check with no key for its judge)."""
+    if result.status not in RETRYABLE or result.exit_code == ConfigError.exit_code:
+        return False
+    return not any(c.get("config_error") for c in result.checks)
 
 
 def why(result: RunResult) -> str:
@@ -36,7 +45,7 @@ async def with_retries(attempt: Callable[[int], Awaitable[RunResult]], retries: 
     total = retries + 1
     result = await attempt(1)
     for n in range(2, total + 1):
-        if result.status not in RETRYABLE:
+        if not retryable(result):
             break
         if notice:
             notice(f"attempt {n - 1} of {total}: {result.status} ({why(result)}); trying again")
@@ -55,8 +64,9 @@ def _mark(earlier: list[RunResult], last: RunResult) -> None:
     for n, result in enumerate(earlier, 1):
         _update(result.run_dir, attempt=n, superseded_by=last.run_dir)
     _update(last.run_dir, attempt=last.attempts, earlier_attempts=last.earlier_attempts, flaky=last.flaky)
-    if last.run_dir and (Path(last.run_dir) / "report.html").exists():
-        render_report(Path(last.run_dir))
+    for result in [*earlier, last]:  # each report says which attempt it is
+        if result.run_dir and (Path(result.run_dir) / "report.html").exists():
+            render_report(Path(result.run_dir))
 
 
 def _update(run_dir: str | None, **fields: object) -> None:

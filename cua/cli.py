@@ -17,6 +17,7 @@ import time
 from typing import Any, Sequence
 
 from .errors import ConfigError, CuaError
+from .options import retry_count
 
 USAGE_EXIT = 2
 
@@ -54,16 +55,6 @@ def _positive_float(value: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
     if n <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
-    return n
-
-
-def _retries(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if not 0 <= n <= 10:
-        raise argparse.ArgumentTypeError(f"takes 0 to 10 retries, got {n}")
     return n
 
 
@@ -145,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "without one), approve all, or refuse all")
     run.add_argument("--no-ai-checks", dest="ai_checks", action="store_false",
                      help="skip ai_check checks (shown as skipped): no model is asked to judge")
-    run.add_argument("--retries", type=_retries, default=0, metavar="N",
+    run.add_argument("--retries", type=retry_count, default=0, metavar="N",
                      help="run a failed run again up to N times; a pass after a failure is reported as flaky")
 
     replay = sub.add_parser("replay", help="replay a recorded run with no model, healing drift")
@@ -167,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--json", action="store_true", help="print one JSON object with the result on stdout")
     replay.add_argument("--no-ai-checks", dest="ai_checks", action="store_false",
                         help="skip ai_check checks (shown as skipped): the replay then calls no model at all")
-    replay.add_argument("--retries", type=_retries, default=0, metavar="N",
+    replay.add_argument("--retries", type=retry_count, default=0, metavar="N",
                         help="replay a failed or diverged replay again up to N times (flaky when one then passes)")
 
     record = sub.add_parser("record", help="record what you do in a browser or on a desktop as a scenario")

@@ -46,8 +46,12 @@ class Judge:
 
         png = await env.screenshot()
         answer = f', and the run\'s final answer: "{result.final_text}"' if result.final_text else ""
-        provider = make_provider(self.settings, api_key=self.api_key, base_url=self.base_url,
-                                 redactor=self.redactor)
+        # The run's model and endpoint, without what only the run needs (its remote MCP tools, its
+        # stored prompt, its output limit): the judge is asked one plain question.
+        settings = self.settings.model_copy(update={
+            "mcp_servers": [], "prompt_id": None, "prompt_version": None, "prompt_variables": {},
+            "max_output_tokens": None, "parallel_tool_calls": None, "instructions": None})
+        provider = make_provider(settings, api_key=self.api_key, base_url=self.base_url, redactor=self.redactor)
         spec = FunctionSpec(VERDICT_FUNCTION, "Give the verdict on the claim.", {
             "type": "object",
             "properties": {"passed": {"type": "boolean", "description": "whether the claim holds"},
@@ -56,7 +60,7 @@ class Judge:
         })
         try:
             provider.start(PROMPT.format(claim=claim, answer=answer), png,
-                           Screen(display=env.display, environment=self.settings.env), [spec])
+                           Screen(display=env.display, environment=settings.env), [spec])
             turn = await provider.next_turn(None)
         finally:
             await provider.aclose()
@@ -64,14 +68,18 @@ class Judge:
         calls = [c for c in turn.calls if isinstance(c, FunctionCall) and c.name == VERDICT_FUNCTION]
         if not calls:
             said = (turn.text or "").strip().replace("\n", " ")[:160]
-            return False, "the judge gave no verdict" + (f": {said!r}" if said else "")
+            raise NoVerdict("the judge gave no verdict" + (f": {said!r}" if said else ""))
         try:
             args: Any = json.loads(calls[0].arguments or "{}")
         except ValueError:
             args = None
         if not isinstance(args, dict) or not isinstance(args.get("passed"), bool):
-            return False, f"the judge's verdict is not readable: {calls[0].arguments[:160]!r}"
+            raise NoVerdict(f"the judge's verdict is not readable: {calls[0].arguments[:160]!r}")
         return args["passed"], str(args.get("reason") or "").strip()[:500] or "(no reason given)"
+
+
+class NoVerdict(Exception):
+    """The judge answered, but not with a verdict: the claim was not judged either way."""
 
 
 _current: ContextVar[Judge | None] = ContextVar("cua_judge", default=None)
@@ -86,16 +94,20 @@ def judging(judge: Judge | None) -> Iterator[None]:
         _current.reset(token)
 
 
-async def ai_verdict(claim: str, env: "Environment", result: "RunResult") -> tuple[bool | None, str]:
-    """(passed, reason) from the run's judge; passed is None when the check was skipped."""
+async def ai_verdict(claim: str, env: "Environment", result: "RunResult") -> tuple[bool | None, str, bool]:
+    """(passed, reason, judged) from the run's judge: passed is None when the check was skipped;
+    judged is False when no verdict came (the check fails, and so does a ``not:`` around it)."""
     judge = _current.get()
     if judge is None:
         raise ConfigError("ai_check needs a model to judge it, and this check runs outside a run or replay")
     if judge.skip:
-        return None, "skipped (--no-ai-checks)"
+        return None, "skipped (--no-ai-checks)", False
     try:
-        return await judge.verdict(claim, env, result)
+        passed, reason = await judge.verdict(claim, env, result)
     except ConfigError as exc:  # no key for the judge's model
         raise ConfigError(f"ai_check needs a model to judge it: {exc} (or skip it with --no-ai-checks)") from None
+    except NoVerdict as exc:
+        return False, str(exc), False
     except CuaError as exc:
-        return False, f"the judge could not answer: {exc}"
+        return False, f"the judge could not answer: {exc}", False
+    return passed, reason, True

@@ -16,7 +16,7 @@ from typing import Any, Awaitable, Callable, Protocol, Sequence
 from .agent import EXIT_CODES, RunResult
 from .config import RunSettings
 from .environments.base import Environment
-from .errors import CuaError
+from .errors import ConfigError, CuaError
 from .redact import Redactor
 from .runs.writer import RunTrace
 
@@ -45,6 +45,8 @@ def run_redactor(settings: RunSettings, secrets: dict[str, str] | Redactor | Non
     redactor.add("VM_API_KEY", vm_api_key)
     for name in ("cdp_url", "ws_endpoint", "vm_url"):
         redactor.add_url(name.upper() + "_CREDENTIAL", getattr(settings, name))
+    for server in settings.mcp_servers:  # a remote MCP server's token rides in its URL
+        redactor.add_url("MCP_SERVER_CREDENTIAL", server.get("server_url"))
     return redactor
 
 
@@ -77,6 +79,8 @@ async def run_checks(checks: Sequence[Check], env: Environment, result: RunResul
             outcome = await check.evaluate(env, result, trace)
         except CuaError as exc:
             outcome = {"name": getattr(check, "name", type(check).__name__), "ok": False, "detail": str(exc)}
+            if isinstance(exc, ConfigError):  # a check that cannot run as configured: no retry changes it
+                outcome["config_error"] = True
         result.checks.append(outcome)
     failed = [c for c in result.checks if not c["ok"]]
     if failed and result.status == "completed":

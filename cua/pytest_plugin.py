@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import pytest
 
 from .agent import RunResult
+from .options import retry_count
 
 if TYPE_CHECKING:  # the pool (and Playwright) is imported when a run first needs it
     from .environments.browser_pool import BrowserPool
@@ -35,7 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cua-shard", default=None, metavar="I/N",
                     help="run shard I of N (1-based): the tests split into N parts of about equal "
                          "time by each scenario's recorded duration, the same way on every machine")
-    group.addoption("--cua-retries", type=int, default=0, metavar="N",
+    group.addoption("--cua-retries", type=retry_count, default=0, metavar="N",
                     help="run a failed scenario again up to N times (a diverged replay is replayed "
                          "again); a pass after a failure is reported as flaky, never as a plain pass")
     group.addoption("--cua-ws-endpoint", default=None, metavar="URL",
@@ -132,7 +133,7 @@ class ScenarioItem(pytest.Item):
 
         if self.fallback:
             self.user_properties.append(("cua_fallback", self.fallback))
-        retries = max(0, self.config.getoption("cua_retries"))
+        retries = self.config.getoption("cua_retries")
         result = session_loop(self.config).run(with_retries(attempt, retries))
         self.user_properties.append(("run_dir", result.run_dir))
         if result.flaky:

@@ -577,10 +577,12 @@ class ScenarioCheck:
     async def _ai_check(self, env, result, trace, out):
         from .judge import ai_verdict
 
-        passed, reason = await ai_verdict(self.spec.ai_check, env, result)
+        passed, reason, judged = await ai_verdict(self.spec.ai_check, env, result)
         if passed is None:
             out["skipped"] = True
             return True, reason
+        if not judged:
+            out["inconclusive"] = True
         out["judge"] = "model"
         return passed, reason
 
@@ -590,6 +592,9 @@ class ScenarioCheck:
         if got.get("skipped"):
             out["skipped"] = True
             return True, got["detail"]
+        if got.get("inconclusive"):  # not judged is no failure to invert
+            out["inconclusive"] = True
+            return False, f"could not be judged: {got['detail']}"
         return not got["ok"], f"{'failed' if not got['ok'] else 'passed'}: {got['detail']}"
 
     async def _selector(self, env, result, trace, out):
@@ -628,6 +633,7 @@ class ScenarioCheck:
         out["actual_screen"] = trace.save_screenshot(buf.getvalue()) if trace else None
         baseline_path = self.folder / spec.baseline
         if not baseline_path.exists():
+            out["inconclusive"] = True
             return False, f"baseline {spec.baseline} does not exist (the actual region was saved in the run)"
         with Image.open(baseline_path) as base:
             expected = base.convert("RGB")

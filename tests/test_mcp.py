@@ -210,3 +210,15 @@ def test_without_the_mcp_extra_cua_mcp_says_how_to_install_it(tmp_path: Path) ->
                           text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert done.returncode == 2, done.stderr
     assert "pip install 'cua[mcp]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_port_in_use_is_one_message(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = finish(start_cua(["mcp", "--http", "--port", str(port)], clean_env(), tmp_path), 30)
+    assert done.code == 4, done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and done.stderr.count("\n") == 1, done.stderr

@@ -127,7 +127,9 @@ def test_retries_are_a_number_from_0_to_10(tmp_path: Path) -> None:
 
 def test_the_plugin_reports_a_flaky_scenario_as_flaky_not_passed(page: FlakyPage, pytester: pytest.Pytester) -> None:
     write_scenario(pytester.path, page.url)
-    result = pytester.runpytest("--cua-mode=scripted", "--cua-out=runs", "--cua-retries=1")
+    # In a subprocess: a second in-process pytester run in one process would import numpy again.
+    result = pytester.runpytest_subprocess("--cua-mode=scripted", "--cua-out=runs", "--cua-retries=1",
+                                           "-p", "no:cacheprovider")
     assert result.ret == 0
     assert result.parseoutcomes() == {"flaky": 1}, result.stdout.str()
     result.stdout.fnmatch_lines(["*cua: flaky scenarios*", "*flaky.cua.yaml*attempt 1 failed: check failed*"])
@@ -137,7 +139,8 @@ def test_the_plugin_reports_a_flaky_scenario_as_flaky_not_passed(page: FlakyPage
 def test_the_plugin_works_with_pytest_rerunfailures(page: FlakyPage, pytester: pytest.Pytester) -> None:
     pytest.importorskip("pytest_rerunfailures")
     write_scenario(pytester.path, page.url)
-    result = pytester.runpytest("--cua-mode=scripted", "--cua-out=runs", "--reruns=1", "-p", "rerunfailures")
+    result = pytester.runpytest_subprocess("--cua-mode=scripted", "--cua-out=runs", "--reruns=1",
+                                           "-p", "no:cacheprovider")
     assert result.ret == 0
     assert result.parseoutcomes() == {"passed": 1, "rerun": 1}, result.stdout.str()
     assert page.loads == 2 and len(list((pytester.path / "runs").iterdir())) == 2, "each try has its run folder"

@@ -19,6 +19,7 @@ codes to acknowledge in ``safety_allow``, or ``safety="auto"``). Needs ``pip ins
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from pathlib import Path
 from typing import Any, Literal
@@ -28,7 +29,7 @@ try:
 except ImportError as exc:  # the optional extra is not installed
     raise ImportError("CuaComputer needs the OpenAI Agents SDK: pip install 'cua[agents]'") from exc
 
-from ..agent import SafetyPolicy
+from ..agent import SafetyPolicy, Status
 from ..config import RunSettings
 from ..errors import SafetyDenied
 from ..mcp.computer import Closed, Computers, ComputerSession
@@ -52,26 +53,35 @@ class CuaComputer(AsyncComputer):
         self._fresh = False  # the last screenshot is the screen right after the last action
 
     async def open(self) -> "CuaComputer":
-        label = f"agents-{self.settings.task or self.settings.start_url or self.settings.env}"
+        label = f"agents-{self.settings.task or self.settings.env}"  # (a URL may hold a credential)
         self.session = await self._computers.open(self.settings, label=label, vm_api_key=self._vm_api_key)
         self._fresh = True
         return self
 
-    async def close(self, *, save_as: str | Path | None = None) -> Closed:
+    async def close(self, *, save_as: str | Path | None = None, status: Status = "completed",
+                    error: str | None = None) -> Closed:
         """Stop the environment, finish the run folder and its report; with ``save_as`` (a
-        .cua.yaml path) also write the scenario and recording of what the agent did."""
+        .cua.yaml path) also write the scenario and recording of what the agent did. ``status``
+        is how the agent's run ended (``error``, ``interrupted``: then nothing is saved)."""
         if self.session is None:
             raise RuntimeError("the computer is not open")
         session, self.session = self.session, None
-        self.closed = await self._computers.close(session.id, save_as=Path(save_as) if save_as else None)
+        self.closed = await self._computers.close(session.id, save_as=Path(save_as) if save_as else None,
+                                                  status=status, error=error)
         return self.closed
 
     async def __aenter__(self) -> "CuaComputer":
         return await self.open()
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self.session is not None:
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if self.session is None:
+            return
+        if exc is None:
             await self.close()
+        elif isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
+            await self.close(status="interrupted", error="interrupted")
+        else:  # the agent's run raised: the run folder says so, not "completed"
+            await self.close(status="error", error=f"{type(exc).__name__}: {exc}")
 
     # -- what the Agents SDK calls ------------------------------------------------------------------
     # environment and dimensions stay None: the SDK then sends the GA `computer` tool, whose

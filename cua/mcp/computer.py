@@ -21,7 +21,8 @@ from ..actions import Action, Size, action_to_wire, check_in_bounds, parse_actio
 from ..config import RunSettings
 from ..environments.base import Environment
 from ..errors import ConfigError, CuaError
-from ..lifecycle import render_report, run_redactor
+from ..agent import EXIT_CODES, RunResult, Status
+from ..lifecycle import finish, render_report, run_redactor
 from ..runs.anchors import capture_anchor
 from ..runs.writer import RunTrace, new_run_dir
 
@@ -98,13 +99,13 @@ class ComputerSession:
             try:
                 await self._execute(action, record)
             except CuaError as exc:
+                record["ms"] = round((time.monotonic() - t0) * 1000)
                 record["error"] = str(exc)
                 step["errors"] = [{"call": "mcp", "error": str(exc)}]
                 self._append(step)
                 self.last = None  # the screen may have changed part-way: look again next time
                 raise
-            finally:
-                record["ms"] = round((time.monotonic() - t0) * 1000)
+            record["ms"] = round((time.monotonic() - t0) * 1000)
             t1 = time.monotonic()
             after = await self.look()
             step["settle_ms"] = round((time.monotonic() - t1) * 1000)
@@ -121,27 +122,29 @@ class ComputerSession:
         self.trace.append_step(step)
         self.steps.append(step)
 
-    async def close(self, *, status: str = "completed", error: str | None = None,
+    async def close(self, *, status: Status = "completed", error: str | None = None,
                     save_as: Path | None = None) -> Closed:
-        """Stop the environment and finish the run folder (run.json, report); with ``save_as``,
-        write that scenario file and its recording beside it."""
-        final_url = None
-        try:
-            final_url = await self.env.current_url()
-        except CuaError:
-            pass
-        finally:
-            await self.env.stop()
-        trace = self.trace
-        document = self._scenario(save_as, final_url) if save_as is not None and status == "completed" else None
-        trace.update(status=status, exit_code=0 if status == "completed" else 4, error=error,
-                     finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                     duration_s=round(time.monotonic() - self.started, 3), steps=len(self.steps),
-                     final_url=final_url, final_text="Driven by an MCP client.",
-                     final_screen=self.last.path if self.last else None, checks=[])
-        trace.close()
-        render_report(trace.dir)
-        closed = Closed(str(trace.dir), str(trace.dir / "report.html"), len(self.steps))
+        """Stop the environment and finish the run folder (run.json, report) — after an action
+        still running is done; with ``save_as``, write that scenario file and its recording."""
+        async with self.lock:
+            result = RunResult(status=status, steps=len(self.steps), error=error,
+                               final_text="Driven by an MCP client.")
+            result.exit_code = EXIT_CODES.get(status, 4)
+            document = None
+            try:
+                try:
+                    result.final_url = await self.env.current_url()
+                except CuaError:
+                    pass
+                finally:
+                    await self.env.stop()
+                if save_as is not None and status == "completed":
+                    document = self._scenario(save_as, result.final_url)
+            finally:
+                finish(self.trace, result, self.started, final_screen=self.last.path if self.last else None)
+                self.trace.close()
+                render_report(self.trace.dir)
+        closed = Closed(str(self.trace.dir), str(self.trace.dir / "report.html"), len(self.steps))
         if save_as is not None and document is not None:
             self._save(save_as, document)
             closed.scenario, closed.recording = str(save_as), str(_recording_of(save_as))
@@ -159,9 +162,10 @@ class ComputerSession:
             checks.append({"url_matches": pattern})
         task = self.settings.task or generated_task(done)
         self.trace.update(task=task, scenario={"name": name, "path": str(path.resolve()), "checks": checks})
-        return scenario_document(name=name, task=task, start_url=self.settings.start_url,
-                                 display=self.settings.display, env=self.settings.env, secrets={},
-                                 checks=checks, steps=done)
+        document = scenario_document(name=name, task=task, start_url=self.settings.start_url,
+                                     display=self.settings.display, env=self.settings.env, secrets={},
+                                     checks=checks, steps=done)
+        return self.trace.redactor.obj(document)  # what the run folder masks, the scenario file does too
 
     def _save(self, path: Path, document: dict[str, Any]) -> None:
         from ..record.scenario_file import write_scenario
@@ -169,29 +173,11 @@ class ComputerSession:
 
         path.parent.mkdir(parents=True, exist_ok=True)
         write_scenario(path, document, recorded_from=self.settings.start_url, made_with=MADE_WITH)
-        save_recording(self.trace.dir, _recording_of(path))
-        done = [s for s in self.steps if not s.get("errors")]
-        if len(done) != len(self.steps):  # failed actions were never done: the recording leaves them out
-            _keep_steps(_recording_of(path), done)
+        save_recording(self.trace.dir, _recording_of(path))  # (failed actions are not played back)
 
 
 def _recording_of(scenario: Path) -> Path:
     return scenario.parent / "recordings" / scenario.name.split(".")[0]
-
-
-def _keep_steps(recording: Path, steps: list[dict[str, Any]]) -> None:
-    """The recording's steps.jsonl with only ``steps`` (numbered again); the run folder keeps all."""
-    import json
-
-    from ..runs.writer import write_atomic
-
-    lines = (recording / "steps.jsonl").read_text(encoding="utf-8").splitlines()
-    kept_numbers = {s["step"] for s in steps}
-    kept = [json.loads(line) for line in lines if line.strip()]
-    kept = [s for s in kept if s.get("step") in kept_numbers]
-    for n, step in enumerate(kept, 1):
-        step["step"] = n
-    write_atomic(recording / "steps.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in kept).encode())
 
 
 class Computers:
@@ -211,16 +197,20 @@ class Computers:
         env = make_environment(settings, vm_api_key=vm_api_key)
         env.secrets = redactor.values()
         await env.start()
+        trace: RunTrace | None = None
         try:
-            run_dir = new_run_dir(settings.out or self.out, label)
-            trace = RunTrace(run_dir, redactor)
+            trace = RunTrace(new_run_dir(settings.out or self.out, label), redactor)
             trace.update(kind="run", made_by=MADE_BY, task=settings.task, settings=settings.public(),
                          started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
             session = ComputerSession(secrets.token_hex(4), settings, env, trace, time.monotonic())
             first = await session.look()
             trace.update(initial_screen=first.path, display=str(env.display))
-        except BaseException:
+        except BaseException as exc:
             await env.stop()
+            if trace is not None:  # the folder says how it ended
+                failed = RunResult(status="error", error=str(exc) or type(exc).__name__, exit_code=4)
+                finish(trace, failed, time.monotonic())
+                trace.close()
             raise
         self._open[session.id] = session
         return session
@@ -233,16 +223,17 @@ class Computers:
             raise ConfigError(f"no open computer {session_id!r} (open ones: {known}); "
                               "open_computer gives a session id") from None
 
-    async def close(self, session_id: str, *, save_as: Path | None = None) -> Closed:
+    async def close(self, session_id: str, *, save_as: Path | None = None, status: Status = "completed",
+                    error: str | None = None) -> Closed:
         session = self.get(session_id)
         del self._open[session_id]
-        return await session.close(save_as=save_as)
+        return await session.close(save_as=save_as, status=status, error=error)
 
     async def close_all(self) -> None:
         """When the server stops: every open session is closed, its run folder finished."""
         for session_id in list(self._open):
             session = self._open.pop(session_id)
             try:
-                await session.close(status="interrupted", error="the MCP server stopped")
+                await session.close(status="interrupted", error="the computer was closed when its client went")
             except Exception:  # the next session still gets closed
                 pass

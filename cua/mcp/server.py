@@ -230,7 +230,7 @@ class CuaTools:
                              allow_domains=allow_domains, block_domains=block_domains, x_display=x_display,
                              vm_url=vm_url, out=self.out)
         try:
-            session = await self.computers.open(settings, label=f"mcp-{task or start_url or env}")
+            session = await self.computers.open(settings, label=f"mcp-{task or env}")  # (a URL may hold a credential)
         except CuaError as exc:
             raise ToolError(str(exc)) from None
         assert session.last is not None
@@ -350,8 +350,6 @@ def _add_actions(server: MCPServer, tools: CuaTools) -> None:
 
     async def wait(session: str, ms: int = 1000) -> mcp_types.CallToolResult:
         """Wait, then answer the screen (at most 60000 ms)."""
-        if not 0 <= ms <= 60_000:
-            raise ToolError(f"wait takes 0 to 60000 ms, not {ms}")
         return await tools.act(session, {"type": "wait", "ms": ms})
 
     async def navigate(session: str, url: str) -> mcp_types.CallToolResult:
@@ -380,24 +378,32 @@ async def serve(*, out: Path, http: bool = False, host: str = "127.0.0.1", port:
 
 
 async def _serve_http(server: MCPServer, *, host: str, port: int, token: str | None, on_ready: Any) -> None:
+    import socket
+
     import uvicorn
 
+    from ..errors import EnvironmentError_
+
+    # The socket is ours, so a port in use is one message of cua's (uvicorn would log and exit 3).
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise EnvironmentError_(f"cua mcp cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     app: Any = server.streamable_http_app(host=host)
     if token:
         app = _BearerToken(app, token)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    web = uvicorn.Server(config)
+    web = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     web.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # cua's own handlers stop it
+    serving = asyncio.ensure_future(web.serve(sockets=[listener]))
     if on_ready is not None:
-        async def announce() -> None:
-            while not web.started:
-                await asyncio.sleep(0.05)
-            sockets = [s for srv in web.servers for s in srv.sockets]
-            bound = sockets[0].getsockname()[1] if sockets else port
-            on_ready(f"http://{host}:{bound}/mcp")
-
-        waiter = asyncio.ensure_future(announce())
-    serving = asyncio.ensure_future(web.serve())
+        while not web.started and not serving.done():
+            await asyncio.sleep(0.05)
+        if web.started:
+            shown = f"[{host}]" if ":" in host else host
+            on_ready(f"http://{shown}:{listener.getsockname()[1]}/mcp")
     try:
         await asyncio.shield(serving)
     except asyncio.CancelledError:  # Ctrl-C or SIGTERM: let uvicorn end its lifespan and connections
@@ -405,8 +411,7 @@ async def _serve_http(server: MCPServer, *, host: str, port: int, token: str | N
         await serving
         raise
     finally:
-        if on_ready is not None:
-            waiter.cancel()
+        listener.close()
 
 
 class _BearerToken:

@@ -610,6 +610,8 @@ def write_index(run_dirs: Iterable[Path | str], out_path: Path | str) -> Path:
     seen_thumbs: dict[str, str] = {}
     for run_dir in (Path(d) for d in run_dirs):
         meta, steps = read_run(run_dir)
+        if meta.get("superseded_by"):  # an attempt retried later (--retries): counted by that attempt
+            continue
         report = run_dir / "report.html"
         if not report.exists():
             write_report(run_dir)

@@ -193,9 +193,10 @@ class StandIn(VendorStandIn):
             pending = None
         if pending:
             raise Rejected("response_count")
-        if model_turns == 0 and self.issued:
-            # generateContent is stateless (each request carries its whole conversation): one with
-            # no model turn begins a new conversation, like the one question of an ai_check's judge.
+        if self.issued and len(contents) == 1 and not any("functionResponse" in p for p in contents[0].get("parts") or []):
+            # generateContent is stateless (each request carries its whole conversation): a lone
+            # question begins a new conversation, like the one an ai_check's judge asks. A request
+            # that drops part of a conversation still answers calls, and is refused below.
             self.issued.clear()
         if model_turns != len(self.issued):
             raise Rejected("missing_model_turn", got=model_turns, want=len(self.issued))
