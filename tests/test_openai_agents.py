@@ -21,6 +21,7 @@ from openai import AsyncOpenAI  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cli_helpers import clean_env, finish, start_cua  # noqa: E402
 
+from cua.actions import Size  # noqa: E402
 from cua.integrations.openai_agents import CuaComputer  # noqa: E402
 from cua.testing.demo_server import serve_demo  # noqa: E402
 from cua.testing.standin import StandIn, Turn  # noqa: E402
@@ -82,3 +83,26 @@ async def test_a_safety_check_nobody_allowed_stops_the_agent_before_its_actions(
         assert server.rejections == []
     assert typed == "", "the actions under the unacknowledged check never ran"
     assert computer.closed is not None and computer.closed.steps == 0
+
+
+async def test_every_action_of_the_ga_tool_lands_on_the_contract_page(tmp_path: Path) -> None:
+    """The loop tests' contract page (tests/test_loop_e2e.py): every GA action, in batches, through
+    the Agents SDK's own dispatch of them to CuaComputer, checked by the page's own account."""
+    from helpers_loop import ProbedBrowser, Site
+    from test_loop_e2e import BUTTONS, KEYBOARD, POINTER, REST, assert_every_action_landed
+
+    site = Site()
+    try:
+        page = ProbedBrowser(display=Size(800, 600), start_url=site.url("loop.html"), wait_ms=200)
+        turns = [Turn.call(*BUTTONS), Turn.call(*POINTER), Turn.call(*KEYBOARD), Turn.call(*REST),
+                 Turn.message("Every action done.")]
+        with StandIn(turns, api_key=KEY) as server:
+            async with CuaComputer(env=page, display="800x600", out=tmp_path / "runs") as computer:
+                result = await agents.Runner.run(agent_on(server, computer), "Work the page")
+            assert server.rejections == []
+    finally:
+        site.close()
+    assert result.final_output == "Every action done."
+    assert_every_action_landed(page)  # read from the page just before the computer closed
+    steps = computer.closed.steps if computer.closed else 0
+    assert steps == len(BUTTONS + POINTER + KEYBOARD + REST) - 1, "one step per action (a screenshot is none)"

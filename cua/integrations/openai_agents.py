@@ -31,6 +31,7 @@ except ImportError as exc:  # the optional extra is not installed
 
 from ..agent import SafetyPolicy, Status
 from ..config import RunSettings
+from ..environments.base import Environment
 from ..errors import SafetyDenied
 from ..mcp.computer import Closed, Computers, ComputerSession
 from ..providers.base import SafetyCheck
@@ -41,10 +42,12 @@ class CuaComputer(AsyncComputer):
 
     def __init__(self, settings: RunSettings | None = None, *, out: str | Path = "runs",
                  safety: Literal["deny", "auto"] = "deny", safety_allow: list[str] | tuple[str, ...] = (),
-                 vm_api_key: str | None = None, **fields: Any) -> None:
+                 vm_api_key: str | None = None, env: Environment | None = None, **fields: Any) -> None:
         """``settings`` (or RunSettings ``fields``: ``env``, ``start_url``, ``display``,
-        ``allow_domains``, ``x_display``, ``vm_url``, ``task`` …) say which environment to open."""
+        ``allow_domains``, ``x_display``, ``vm_url``, ``task`` …) say which environment to open;
+        or give your own ``env`` (any ``cua.environments.Environment``, not started)."""
         self.settings = settings or RunSettings(**fields)
+        self._env = env
         self._computers = Computers(Path(out))
         self._vm_api_key = vm_api_key
         self._policy = SafetyPolicy(safety, safety_allow)
@@ -54,7 +57,8 @@ class CuaComputer(AsyncComputer):
 
     async def open(self) -> "CuaComputer":
         label = f"agents-{self.settings.task or self.settings.env}"  # (a URL may hold a credential)
-        self.session = await self._computers.open(self.settings, label=label, vm_api_key=self._vm_api_key)
+        self.session = await self._computers.open(self.settings, label=label, vm_api_key=self._vm_api_key,
+                                                  env=self._env)
         self._fresh = True
         return self
 
@@ -97,8 +101,10 @@ class CuaComputer(AsyncComputer):
         self._fresh = False
         return base64.b64encode(png).decode()
 
-    async def click(self, x: int, y: int, button: str, *, keys: list[str] | None = None) -> None:
-        await self._act({"type": "click", "x": x, "y": y, "button": button, **({"keys": keys} if keys else {})})
+    async def click(self, x: int, y: int, button: str | None, *, keys: list[str] | None = None) -> None:
+        # (the SDK passes None when the call named no button: the GA tool's default, left)
+        await self._act({"type": "click", "x": x, "y": y, **({"button": button} if button else {}),
+                         **({"keys": keys} if keys else {})})
 
     async def double_click(self, x: int, y: int, *, keys: list[str] | None = None) -> None:
         await self._act({"type": "double_click", "x": x, "y": y, **({"keys": keys} if keys else {})})

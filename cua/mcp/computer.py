@@ -190,11 +190,13 @@ class Computers:
     def __len__(self) -> int:
         return len(self._open)
 
-    async def open(self, settings: RunSettings, *, label: str, vm_api_key: str | None = None) -> ComputerSession:
+    async def open(self, settings: RunSettings, *, label: str, vm_api_key: str | None = None,
+                   env: Environment | None = None) -> ComputerSession:
+        """Start ``env`` (by default the one ``settings`` describe) and a run folder for it."""
         from ..environments.factory import make_environment
 
         redactor = run_redactor(settings, vm_api_key=vm_api_key)
-        env = make_environment(settings, vm_api_key=vm_api_key)
+        env = env or make_environment(settings, vm_api_key=vm_api_key)
         env.secrets = redactor.values()
         await env.start()
         trace: RunTrace | None = None
