@@ -435,7 +435,8 @@ async def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 async def _cmd_report(args: argparse.Namespace) -> int:
-    from .report.html_report import write_index, write_report
+    from .report.html_report import write_report
+    from .report.index import write_index
 
     for run_dir in args.run_dirs:
         print(write_report(run_dir))

@@ -77,7 +77,7 @@ async def run_demo(out: str | Path = "runs/demo", log: Callable[[str], None] = p
     run_dirs.append(result.run_dir)
 
     from .report.junit import write_junit
-    from .report.html_report import write_index
+    from .report.index import write_index
 
     index = write_index(run_dirs, out / "index.html")
     junit = write_junit(run_dirs, out / "junit.xml")

@@ -16,7 +16,8 @@ from cua.redact import Redactor
 from cua.report.gif import write_gif
 from cua.report.junit import write_junit
 from cua.runs.writer import RunTrace
-from cua.report.html_report import write_index, write_report
+from cua.report.html_report import write_report
+from cua.report.index import write_index
 
 WIDTH, HEIGHT = 800, 600
 INJECTION = "<script>alert(1)</script>"

@@ -1,4 +1,4 @@
-"""The HTML report of a run folder, and an index page rolling up several runs.
+"""The HTML report of a run folder (the index page of several is ``cua.report.index``).
 
 A report is ONE file that opens from disk with nothing else: styles and script are inline and
 every screenshot is embedded. Each distinct screenshot is embedded once (a CSS class carries its
@@ -12,107 +12,35 @@ or a model cannot make the report run code or call home. URLs are shown as text,
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import os
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
-from urllib.parse import quote
+from typing import Any, Callable
 
+from .page import (
+    BASE_CSS,
+    CSP,
+    Screens as _Screens,
+    count as _count,
+    cost as _cost,
+    duration as _duration,
+    escape as _e,
+    final_screen as _final_screen,
+    model_name as _model,
+    num as _num,
+    resource as _resource,
+    status_badge as _status_badge,
+    usage_of as _usage,
+)
 from .marks import COLORS, action_of, describe_action, healed_shift, shapes_to_svg, step_shapes
 from ..runs.reader import read_run
 
-THUMB_WIDTH = 640  # timeline thumbnails: sharp at the ~440 CSS px they are shown at, on a 1.5× screen
-INDEX_THUMB_WIDTH = 240
-THUMB_QUALITY = 72
-# No network at all; inline styles; images only from data URLs. Scripts: only the report's own.
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
-
-def _e(value: Any) -> str:
-    """Escaped text for HTML content and attribute values; None is empty."""
-    return "" if value is None else html.escape(str(value), quote=True)
 
 
 # --- Embedded screenshots -----------------------------------------------------------------------
-
-
-@dataclass
-class _Screen:
-    key: str  # CSS class and JSON key
-    width: int
-    height: int
-    thumb: str  # data URL
-    full: str | None  # data URL, None when the thumbnail already is the full image
-
-
-def _jpeg(img: Any, quality: int) -> bytes:
-    out = io.BytesIO()
-    img.save(out, format="JPEG", quality=quality, optimize=True, subsampling=0 if quality >= 85 else 2)
-    return out.getvalue()
-
-
-def _data_url(mime: str, data: bytes) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-class _Screens:
-    """The run's distinct screenshots, each loaded and encoded once."""
-
-    def __init__(self, run_dir: Path, thumb_width: int = THUMB_WIDTH, with_full: bool = True) -> None:
-        self.run_dir = run_dir.resolve()
-        self.thumb_width = thumb_width
-        self.with_full = with_full
-        self._by_path: dict[str, _Screen | None] = {}
-        self.screens: list[_Screen] = []
-
-    def get(self, rel: Any) -> _Screen | None:
-        if not isinstance(rel, str) or not rel:
-            return None
-        if rel not in self._by_path:
-            self._by_path[rel] = self._load(rel)
-        return self._by_path[rel]
-
-    def _load(self, rel: str) -> _Screen | None:
-        from PIL import Image, UnidentifiedImageError
-
-        path = (self.run_dir / rel).resolve()
-        if not path.is_relative_to(self.run_dir) or not path.is_file():
-            return None  # only the run's own files are embedded
-        raw = path.read_bytes()
-        try:
-            with Image.open(io.BytesIO(raw)) as img:
-                rgb = img.convert("RGB")
-        except (UnidentifiedImageError, OSError):
-            return None
-        width, height = rgb.size
-        png = _data_url("image/png", raw) if raw[:8] == b"\x89PNG\r\n\x1a\n" else None
-        if width <= self.thumb_width and png and len(raw) < 60_000:
-            thumb, full = png, None  # a small image is its own thumbnail
-        else:
-            small = rgb.copy()
-            small.thumbnail((self.thumb_width, self.thumb_width * 4), Image.LANCZOS)
-            thumb = _data_url("image/jpeg", _jpeg(small, THUMB_QUALITY))
-            full = None
-            if self.with_full:
-                # Lossless unless a high-quality JPEG is much smaller (photos, gradients).
-                jpeg = _jpeg(rgb, 90)
-                full = png if png and len(raw) <= len(jpeg) * 1.5 else _data_url("image/jpeg", jpeg)
-        screen = _Screen(f"i{len(self.screens)}", width, height, thumb, full)
-        self.screens.append(screen)
-        return screen
-
-    def css(self) -> str:
-        return "\n".join(f".{s.key}{{background-image:url({s.thumb})}}" for s in self.screens)
-
-    def full_json(self) -> str:
-        data = {s.key: s.full for s in self.screens if s.full}
-        return json.dumps(data).replace("</", "<\\/")
 
 
 def _shot(screens: _Screens, rel: Any, caption: str, actions: Any = None) -> str:
@@ -139,27 +67,11 @@ def _figure(screens: _Screens, rel: Any, label: str, caption: str | None = None,
 # --- Formatting ---------------------------------------------------------------------------------
 
 
-def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 def _ms(value: Any) -> str:
     ms = _num(value)
     if ms is None:
         return "—"
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
-
-
-def _duration(value: Any) -> str:
-    seconds = _num(value)
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {rest:02d} s"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _when(value: Any) -> str:
@@ -173,29 +85,6 @@ def _when(value: Any) -> str:
     if moment.tzinfo is not None:
         return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _count(value: Any) -> str:
-    n = _num(value)
-    return "—" if n is None else f"{int(n):,}"
-
-
-def _cost(value: Any) -> str:
-    cost = _num(value)
-    if cost is None:
-        return "—"
-    return f"${cost:.4f}" if 0 < cost < 0.01 else f"${cost:.2f}"
-
-
-def _usage(usage: Any) -> dict[str, Any]:
-    return usage if isinstance(usage, dict) else {}
-
-
-def _model(settings: Any) -> str:
-    """``provider · model``, as the run recorded them; an older run folder names the model only."""
-    settings = settings if isinstance(settings, dict) else {}
-    model, provider = settings.get("model") or "—", settings.get("provider")
-    return f"{provider} · {model}" if provider else str(model)
 
 
 def _code(value: Any) -> str:
@@ -213,22 +102,6 @@ def _tokens_html(usage: Any) -> str:
     return f'<b>{_count(u.get("total_tokens"))}</b> <span class="muted">({" · ".join(parts)})</span>'
 
 
-STATUS_LABELS = {"running": "did not finish", "max_steps": "max steps", "safety_denied": "safety denied"}
-STATUS_TONES = {
-    "completed": "ok", "failed": "bad", "error": "bad", "diverged": "bad",
-    "max_steps": "warn", "timeout": "warn", "safety_denied": "warn",
-    "interrupted": "muted", "running": "info",
-}
-
-
-def _status_badge(status: Any, big: bool = False) -> str:
-    status = str(status or "unknown")
-    label = STATUS_LABELS.get(status, status)
-    tone = STATUS_TONES.get(status, "muted")
-    size = " big" if big else ""
-    return f'<span class="status {tone}{size}" data-status="{_e(status)}">{_e(label)}</span>'
-
-
 def _element_text(element: Any) -> str:
     """``button "Save"`` from an anchor's element description."""
     if not isinstance(element, dict):
@@ -239,17 +112,6 @@ def _element_text(element: Any) -> str:
     if len(name) > 60:
         name = name[:59] + "…"
     return f"{kind} “{name}”" if name else str(kind)
-
-
-def _final_screen(meta: dict[str, Any], steps: list[dict[str, Any]]) -> Any:
-    """The last screen of the run, also of one that was killed before writing ``final_screen``."""
-    if meta.get("final_screen"):
-        return meta["final_screen"]
-    for step in reversed(steps):
-        for key in ("screen_after", "screen_before"):
-            if isinstance(step, dict) and step.get(key):
-                return step[key]
-    return meta.get("initial_screen")
 
 
 # --- The report ---------------------------------------------------------------------------------
@@ -599,119 +461,10 @@ class _Report:
 # --- The index ----------------------------------------------------------------------------------
 
 
-def write_index(run_dirs: Iterable[Path | str], out_path: Path | str) -> Path:
-    """One page rolling up several runs, linking each run's report (written when missing)."""
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    rows, css = [], []
-    passed = failed = 0
-    total_tokens, total_cost, total_time = 0, 0.0, 0.0
-    any_cost = False
-    seen_thumbs: dict[str, str] = {}
-    for run_dir in (Path(d) for d in run_dirs):
-        meta, steps = read_run(run_dir)
-        if meta.get("superseded_by"):  # an attempt retried later (--retries): counted by that attempt
-            continue
-        report = run_dir / "report.html"
-        if not report.exists():
-            write_report(run_dir)
-        href = quote(Path(os.path.relpath(report.resolve(), out_path.parent.resolve())).as_posix())
-        status = meta.get("status")
-        ok = status == "completed"
-        passed += ok
-        failed += not ok
-        usage = _usage(meta.get("usage"))
-        total_tokens += int(_num(usage.get("total_tokens")) or 0)
-        if _num(meta.get("cost")) is not None:
-            total_cost += float(meta["cost"])
-            any_cost = True
-        total_time += _num(meta.get("duration_s")) or 0.0
-
-        thumb = ""
-        final_rel = _final_screen(meta, steps)
-        if isinstance(final_rel, str):
-            key = Path(final_rel).stem  # screens are named by content hash: same name, same image
-            if key not in seen_thumbs:
-                screen = _Screens(run_dir, INDEX_THUMB_WIDTH, with_full=False).get(final_rel)
-                seen_thumbs[key] = f"t{len(seen_thumbs)}" if screen else ""
-                if screen:
-                    css.append(f".{seen_thumbs[key]}{{background-image:url({screen.thumb});"
-                               f"aspect-ratio:{screen.width}/{screen.height}}}")
-            if seen_thumbs[key]:
-                thumb = f'<a class="thumb {seen_thumbs[key]}" href="{_e(href)}" aria-label="final screen"></a>'
-
-        scenario = meta.get("scenario") if isinstance(meta.get("scenario"), dict) else {}
-        kind = "replay" if meta.get("kind") == "replay" else "run"
-        replay = "—"
-        if kind == "replay":
-            diverged = meta.get("diverged_at")
-            replay = f'healed {_e(_count(meta.get("healed") or 0))}'
-            if diverged:
-                replay += f' · <span class="bad-text">diverged at {_e(diverged)}</span>'
-        label = scenario.get("name") or meta.get("task") or run_dir.name
-        task = meta.get("task") if scenario.get("name") else ""
-        rows.append(f"""<tr class="{'ok' if ok else 'bad'}">
-<td>{_status_badge(status)}</td>
-<td class="what"><a href="{_e(href)}">{_e(label)}</a> <span class="badge muted">{kind}</span>
-<div class="sub pre">{_e(task)}</div><div class="sub">{_e(meta.get("reason") or meta.get("error") or "")}</div></td>
-<td class="model">{_e(_model(meta.get("settings")))}</td>
-<td class="n">{_e(_count(meta.get("steps", len(steps))))}</td>
-<td class="n">{_e(_duration(meta.get("duration_s")))}</td>
-<td class="n">{_e(_count(usage.get("total_tokens")))}</td>
-<td class="n">{_e(_cost(meta.get("cost")))}</td>
-<td class="replay">{replay}</td>
-<td>{thumb}</td>
-</tr>""")
-    total = passed + failed
-    summary_tone = "ok" if failed == 0 else "bad"
-    page = f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="{CSP}">
-<title>cua · {passed} of {total} passed</title>
-<style>{BASE_CSS}{INDEX_CSS}
-{chr(10).join(css)}</style>
-</head>
-<body>
-<header class="card index-head">
-  <div class="eyebrow">cua · runs</div>
-  <h1><span class="status big {summary_tone}">{passed} of {total} passed</span></h1>
-  <dl class="facts">
-    <div class="fact"><dt>Passed</dt><dd class="ok-text">{passed}</dd></div>
-    <div class="fact"><dt>Failed</dt><dd class="{'bad-text' if failed else ''}">{failed}</dd></div>
-    <div class="fact"><dt>Duration</dt><dd>{_e(_duration(total_time))}</dd></div>
-    <div class="fact"><dt>Tokens</dt><dd>{_e(_count(total_tokens))}</dd></div>
-    <div class="fact"><dt>Cost</dt><dd>{_e(_cost(total_cost) if any_cost else "—")}</dd></div>
-  </dl>
-</header>
-<section class="card">
-<table class="runs">
-<thead><tr><th>Status</th><th>Run</th><th>Model</th><th class="n">Steps</th><th class="n">Duration</th><th class="n">Tokens</th>
-<th class="n">Cost</th><th>Replay</th><th>Final screen</th></tr></thead>
-<tbody>{"".join(rows) or '<tr><td colspan="9" class="empty">No runs.</td></tr>'}</tbody>
-</table>
-</section>
-</body>
-</html>
-"""
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out_path)
-    return out_path
-
-
 # --- Styles and script: resource files beside this module ----------------------------------------
 
 
-def _resource(name: str) -> str:
-    return "\n" + (Path(__file__).parent / name).read_text(encoding="utf-8")
-
-
-BASE_CSS = _resource("base.css")
 REPORT_CSS = _resource("report.css")
-INDEX_CSS = _resource("index.css")
 REPORT_JS = _resource("report.js")
 
 
